@@ -1,0 +1,1 @@
+"""One module per platform (Slack, Discord, console) behind one contract."""

@@ -1,0 +1,1 @@
+"""Application wiring: configuration, the CLI, services and the demo."""

@@ -1,0 +1,83 @@
+"""The `perspective` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.cli import interviews, results
+from bot.cli.common import GlobalOptions, configure_logging, console, run, settings_for
+from bot.cli.studies import (
+    experience_app,
+    interview_settings_command,
+    questions_app,
+    study_app,
+)
+from storage import Database
+
+app = typer.Typer(
+    help=(
+        "Perspective runs AI-led research interviews in Slack, Discord and the "
+        "terminal. Start with `perspective demo`."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="TOML settings file (default: ./perspective.toml if present)."
+        ),
+    ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(help="Database URL or SQLite file path (overrides settings)."),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log progress.")
+    ] = False,
+) -> None:
+    ctx.obj = GlobalOptions(config=config, database=database, verbose=verbose)
+    configure_logging(verbose, "WARNING")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply pending schema migrations to the configured database."""
+    settings = settings_for(ctx)
+
+    async def work() -> None:
+        database = Database(settings.database.url)
+        try:
+            await database.upgrade()
+        finally:
+            await database.close()
+
+    run(work())
+    console.print("The database schema is up to date.")
+
+
+app.add_typer(study_app, name="study")
+app.add_typer(questions_app, name="questions")
+app.add_typer(experience_app, name="experience")
+app.add_typer(db_app, name="db")
+app.command("interview-settings")(interview_settings_command)
+app.command("chat")(interviews.chat)
+app.command("simulate")(interviews.simulate_command)
+app.command("transcript")(interviews.transcript)
+app.command("demo")(interviews.demo)
+app.command("summary")(results.summary)
+app.command("ask")(results.ask)
+app.command("export")(results.export)
+
+
+def main() -> None:
+    app()

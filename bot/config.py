@@ -1,0 +1,116 @@
+"""Settings: one typed object loaded from a TOML file and the environment.
+
+Precedence, highest first: environment variables (``PERSPECTIVE_`` prefix,
+``__`` between section and key, for example ``PERSPECTIVE_LLM__MODEL``),
+then the TOML file (``perspective.toml`` in the working directory, or the
+path in ``PERSPECTIVE_CONFIG`` or ``--config``), then the defaults here.
+Secrets are never stored in settings: a setting names the environment
+variable that holds each token or key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from bot.errors import ConfigError
+from interview_engine.models import InterviewSettings
+
+DEFAULT_CONFIG_FILE = "perspective.toml"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///perspective.db"
+
+
+class DatabaseSettings(BaseModel):
+    url: str = DEFAULT_DATABASE_URL
+    echo: bool = False
+
+
+class LLMSettings(BaseModel):
+    """Which model provider to use.
+
+    `provider = "auto"` picks `openai` when `base_url` is set and `offline`
+    otherwise, so a fresh install needs no account and no network.
+    """
+
+    provider: Literal["auto", "offline", "openai"] = "auto"
+    base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=2, ge=0)
+    output_mode: Literal["auto", "json_schema", "json_object", "text"] = "auto"
+    temperature: float | None = 0.3
+    max_output_tokens: int = Field(default=800, ge=64)
+
+
+class Settings(BaseSettings):
+    """All settings of the bot."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PERSPECTIVE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+    _toml_path: ClassVar[Path | None] = None
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    interview: InterviewSettings = Field(default_factory=InterviewSettings)
+    log_level: str = "WARNING"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls._toml_path is not None:
+            sources.append(
+                TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_path)
+            )
+        return tuple(sources)
+
+
+def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from the TOML file and the environment.
+
+    Raises:
+        ConfigError: The named file is missing, or a value is invalid.
+    """
+    explicit = config_path or (
+        Path(os.environ["PERSPECTIVE_CONFIG"])
+        if os.environ.get("PERSPECTIVE_CONFIG")
+        else None
+    )
+    path = explicit or Path(DEFAULT_CONFIG_FILE)
+    if explicit is not None and not explicit.is_file():
+        raise ConfigError(
+            f"Config file not found: {explicit}. Copy config.example.toml "
+            "to that path, or leave it out to use the defaults."
+        )
+    Settings._toml_path = path if path.is_file() else None
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(
+            f"Invalid settings in {path} or the environment: {problems}"
+        ) from error
+    finally:
+        Settings._toml_path = None

@@ -1,0 +1,75 @@
+"""Participants: who takes part in a study, in which segment, with which case."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from storage import Database, Participant, Study, queries
+
+log = logging.getLogger(__name__)
+
+
+class ParticipantService:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def ensure(
+        self,
+        study: Study,
+        *,
+        platform: str,
+        workspace_id: str,
+        user_id: str,
+        display_name: str = "",
+        segment: str | None = None,
+        case_type: str | None = None,
+        resolution_outcome: str | None = None,
+        resolved_at: datetime | None = None,
+        time_zone: str | None = None,
+        consent: bool | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> Participant:
+        """Return the study's participant for this platform user, creating it.
+
+        Values given here update an existing participant; values left as
+        None keep what is stored.
+        """
+        assert study.id is not None
+        async with self.database.session() as session:
+            participant = await queries.find_participant(
+                session, study.id, platform, workspace_id, user_id
+            )
+            if participant is None:
+                participant = Participant(
+                    study_id=study.id,
+                    platform=platform,
+                    workspace_id=workspace_id,
+                    platform_user_id=user_id,
+                )
+                log.info(
+                    "participant added: study=%s platform=%s user=%s",
+                    study.id,
+                    platform,
+                    user_id,
+                )
+            if display_name:
+                participant.display_name = display_name
+            updates: dict[str, Any] = {
+                "segment": segment,
+                "case_type": case_type,
+                "resolution_outcome": resolution_outcome,
+                "resolved_at": resolved_at,
+                "time_zone": time_zone,
+                "consent": consent,
+            }
+            for name, value in updates.items():
+                if value is not None:
+                    setattr(participant, name, value)
+            if attributes:
+                participant.attributes = {**participant.attributes, **attributes}
+            session.add(participant)
+            await session.commit()
+            await session.refresh(participant)
+            return participant
