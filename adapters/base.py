@@ -70,6 +70,19 @@ class InterviewReply:
 
 
 @dataclass(frozen=True)
+class InvitationReply:
+    """An invitation to a study's interview, with Start and Not now choices.
+
+    Adapters render a Start button whose value is `join_code`; clicking it,
+    or replying to the message, starts the interview.
+    """
+
+    text: str
+    study_id: int
+    join_code: str
+
+
+@dataclass(frozen=True)
 class SummaryReply:
     report: SummaryReport
 
@@ -88,7 +101,14 @@ class ChartReply:
     alt_text: str
 
 
-Reply = TextReply | InterviewReply | SummaryReply | AnswerReply | ChartReply
+Reply = (
+    TextReply
+    | InterviewReply
+    | InvitationReply
+    | SummaryReply
+    | AnswerReply
+    | ChartReply
+)
 
 
 class Adapter(Protocol):
