@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from interview_engine.models import OutgoingMessage
+from interview_engine.models import OutgoingMessage, Question, ResearchPlan
 from interview_engine.report import AnswerReport, SummaryReport
 from storage.types import utcnow
 
@@ -83,6 +83,40 @@ class InvitationReply:
 
 
 @dataclass(frozen=True)
+class PlanReply:
+    """A study's plan and guide, rendered with edit controls where possible."""
+
+    study_id: int
+    title: str
+    research_question: str
+    status: str
+    join_code: str
+    plan: ResearchPlan
+    questions: list[Question]
+    advice: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusReply:
+    """Counts of a study's participants by state, with reasons for failures."""
+
+    study_id: int
+    title: str
+    counts: dict[str, int]
+    details: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FileReply:
+    """A file to upload, such as an export."""
+
+    filename: str
+    content: str
+    title: str
+    comment: str = ""
+
+
+@dataclass(frozen=True)
 class SummaryReply:
     report: SummaryReport
 
@@ -105,6 +139,9 @@ Reply = (
     TextReply
     | InterviewReply
     | InvitationReply
+    | PlanReply
+    | StatusReply
+    | FileReply
     | SummaryReply
     | AnswerReply
     | ChartReply

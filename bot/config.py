@@ -52,6 +52,38 @@ class LLMSettings(BaseModel):
     max_output_tokens: int = Field(default=800, ge=64)
 
 
+class SlackSettings(BaseModel):
+    """The Slack app: connection mode, where its secrets are, Web API address.
+
+    `enabled = None` turns Slack on when the bot token's variable is set.
+    """
+
+    enabled: bool | None = None
+    mode: Literal["socket", "http"] = "socket"
+    bot_token_env: str = "SLACK_BOT_TOKEN"
+    app_token_env: str = "SLACK_APP_TOKEN"
+    signing_secret_env: str = "SLACK_SIGNING_SECRET"
+    api_url: str = "https://slack.com/api/"
+    # HTTP mode only. Behind a load balancer, set http_host to "0.0.0.0".
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=3000, ge=0, le=65535)
+    http_path: str = "/slack/events"
+    rate_limit_retries: int = Field(default=3, ge=0)
+
+
+class AccessSettings(BaseModel):
+    """Who may run research commands; everyone else is a participant.
+
+    The owner of a study may always manage it. On Slack, researchers are
+    the listed user ids, members of the user group, and (when
+    `workspace_admins` is true) workspace admins and owners.
+    """
+
+    workspace_admins: bool = True
+    researcher_ids: list[str] = Field(default_factory=list)
+    researcher_usergroup: str | None = None
+
+
 class Settings(BaseSettings):
     """All settings of the bot."""
 
@@ -65,6 +97,8 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     interview: InterviewSettings = Field(default_factory=InterviewSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
     log_level: str = "WARNING"
 
     @classmethod

@@ -22,8 +22,8 @@ class ResearchType(StrEnum):
 class AccessLevel(StrEnum):
     """Who may see a study's results."""
 
-    RESEARCHERS = "researchers"  # the owner and the configured researchers
-    TEAM = "team"  # also the study's team channel
+    RESEARCHERS = "researchers"  # sent privately to the researcher who asks
+    TEAM = "team"  # the study's team channel (any channel when none is set)
     WORKSPACE = "workspace"  # any channel in the workspace
 
 
@@ -71,7 +71,7 @@ class ParticipantExperience(BaseModel):
     send_thank_you: bool = True
     thank_you_message: str = "Thank you again for your time. It really helps."
     require_known_participants: bool = True
-    access_level: AccessLevel = AccessLevel.RESEARCHERS
+    access_level: AccessLevel = AccessLevel.TEAM
 
 
 class InterviewSettings(BaseModel):

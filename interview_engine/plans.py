@@ -158,6 +158,33 @@ def edit_question(questions: list[Question], number: int, text: str) -> list[Que
     return guide
 
 
+def replace_questions(
+    questions: list[Question],
+    mandatory: list[str],
+    optional: list[str],
+    settings: InterviewSettings | None = None,
+) -> list[Question]:
+    """Replace the guide with new texts, keeping the id of unchanged questions.
+
+    Interviews in progress track questions by id, so a question whose text
+    is unchanged keeps its id and is not asked twice.
+    """
+    by_text = {q.text: q.id for q in questions}
+    updated = [
+        Question(
+            id=by_text.get(" ".join(t.split()), new_question_id()),
+            text=_clean_text(t),
+            mandatory=is_mandatory,
+        )
+        for texts, is_mandatory in ((mandatory, True), (optional, False))
+        for t in texts
+    ]
+    if not updated:
+        raise PlanError("A study needs at least one question.")
+    check_fits_budget(updated, settings or InterviewSettings())
+    return updated
+
+
 def mandatory_advice(questions: list[Question]) -> str | None:
     """Return advice when the number of mandatory questions is unusual."""
     count = sum(1 for q in questions if q.mandatory)

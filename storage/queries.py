@@ -42,6 +42,44 @@ async def list_studies(session: AsyncSession) -> Sequence[Study]:
     return result.all()
 
 
+async def owns_any_study(session: AsyncSession, platform: str, user_id: str) -> bool:
+    result = await session.exec(
+        select(Study.id).where(
+            Study.owner_platform == platform, Study.owner_id == user_id
+        )
+    )
+    return result.first() is not None
+
+
+async def pending_participations(
+    session: AsyncSession, platform: str, workspace_id: str, user_id: str
+) -> Sequence[tuple[Participant, Study]]:
+    """Return the user's participations in active studies not yet started."""
+    started = select(Interview.participant_id)
+    result = await session.exec(
+        select(Participant, Study)
+        .join(Study, col(Study.id) == col(Participant.study_id))
+        .where(
+            Participant.platform == platform,
+            Participant.workspace_id == workspace_id,
+            Participant.platform_user_id == user_id,
+            col(Participant.opted_out_at).is_(None),
+            col(Participant.id).not_in(started),
+            Study.status == "active",
+        )
+        .order_by(col(Participant.id).desc())
+    )
+    return result.all()
+
+
+async def open_studies(session: AsyncSession) -> Sequence[Study]:
+    """Return active studies; callers filter by their join settings."""
+    result = await session.exec(
+        select(Study).where(Study.status == "active").order_by(col(Study.id).desc())
+    )
+    return result.all()
+
+
 async def interview_counts(session: AsyncSession, study_id: int) -> dict[str, int]:
     """Count a study's interviews by status."""
     result = await session.exec(

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from bot.cli import interviews, results
-from bot.cli.common import GlobalOptions, configure_logging, console, run, settings_for
+from bot.cli.common import (
+    GlobalOptions,
+    configure_logging,
+    console,
+    options,
+    run,
+    settings_for,
+)
 from bot.cli.studies import (
     experience_app,
     interview_settings_command,
     questions_app,
     study_app,
 )
+from bot.runner import run_until_stopped
 from storage import Database
 
 app = typer.Typer(
@@ -47,6 +56,16 @@ def main_options(
 ) -> None:
     ctx.obj = GlobalOptions(config=config, database=database, verbose=verbose)
     configure_logging(verbose, "WARNING")
+
+
+@app.command("run")
+def run_command(ctx: typer.Context) -> None:
+    """Run the bot on every configured platform (Slack, Discord) until stopped."""
+    settings = settings_for(ctx)
+    configure_logging(options(ctx).verbose, settings.log_level)
+    if not options(ctx).verbose and settings.log_level.upper() == "WARNING":
+        logging.getLogger().setLevel(logging.INFO)
+    run(run_until_stopped(settings))
 
 
 @db_app.command("upgrade")

@@ -15,6 +15,46 @@ class ParticipantService:
     def __init__(self, database: Database) -> None:
         self.database = database
 
+    async def pending(
+        self, platform: str, workspace_id: str, user_id: str
+    ) -> list[tuple[Participant, Study]]:
+        """The user's invitations to active studies that they have not started."""
+        async with self.database.session() as session:
+            return list(
+                await queries.pending_participations(
+                    session, platform, workspace_id, user_id
+                )
+            )
+
+    async def find(
+        self, study: Study, platform: str, workspace_id: str, user_id: str
+    ) -> Participant | None:
+        assert study.id is not None
+        async with self.database.session() as session:
+            return await queries.find_participant(
+                session, study.id, platform, workspace_id, user_id
+            )
+
+    async def open_studies(self) -> list[Study]:
+        """Active studies that anyone may join without an invitation."""
+        async with self.database.session() as session:
+            studies = await queries.open_studies(session)
+        return [
+            s
+            for s in studies
+            if not s.experience.get("require_known_participants", True)
+        ]
+
+    async def mark_unreachable(self, participant_id: int, reason: str) -> None:
+        async with self.database.session() as session:
+            participant = await session.get(Participant, participant_id)
+            if participant is None:
+                return
+            participant.unreachable_reason = reason
+            session.add(participant)
+            await session.commit()
+        log.info("participant %s unreachable: %s", participant_id, reason)
+
     async def ensure(
         self,
         study: Study,

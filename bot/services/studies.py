@@ -144,6 +144,11 @@ class StudyService:
         async with self.database.session() as session:
             return await queries.list_studies(session)
 
+    async def owns_any(self, platform: str, user_id: str) -> bool:
+        """Tell whether the user created at least one study on that platform."""
+        async with self.database.session() as session:
+            return await queries.owns_any_study(session, platform, user_id)
+
     async def counts(self, study: Study) -> dict[str, int]:
         assert study.id is not None
         async with self.database.session() as session:
@@ -178,8 +183,9 @@ class StudyService:
         target_participants: str | None = None,
         add_goals: Sequence[str] = (),
         remove_goal: int | None = None,
+        goals: Sequence[str] | None = None,
     ) -> Study:
-        """Change the plan's fields; goals are added or removed by number."""
+        """Change the plan's fields; goals are replaced, added, or removed by number."""
 
         def apply(study: Study) -> None:
             plan = plan_of(study)
@@ -203,6 +209,8 @@ class StudyService:
                 plan.description = " ".join(description.split())
             if target_participants is not None:
                 plan.target_participants = " ".join(target_participants.split())
+            if goals is not None:
+                plan.goals = [" ".join(g.split()) for g in goals if g.strip()]
             for goal in add_goals:
                 if goal.strip():
                     plan.goals.append(" ".join(goal.split()))
@@ -281,6 +289,16 @@ class StudyService:
             )
             plans.check_fits_budget(questions_of(study), merged)
             study.interview_settings = merged.model_dump(mode="json")
+
+        return await self._change(reference, apply)
+
+    async def set_team_channel(
+        self, reference: str | int, channel: str | None
+    ) -> Study:
+        """Set where the team reads results, as "platform:channel_id"."""
+
+        def apply(study: Study) -> None:
+            study.team_channel = channel
 
         return await self._change(reference, apply)
 

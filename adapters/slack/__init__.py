@@ -1,0 +1,1 @@
+"""Slack: interviews in direct messages and `/perspective` in channels."""
