@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from adapters.slack.app import SlackBot
+from adapters.slack.blocks import START_ACTION
 from bot.config import AccessSettings, SlackSettings
 from bot.context import AppContext
 from tests.fakes.slack import FakeSlack
@@ -130,6 +131,11 @@ class SlackHarness:
             return await self._envelope("interactive", payload)
         delivery = await self.slack.post_interaction(self.url, payload)
         return Ack(delivery.elapsed, delivery.status)
+
+    async def start_interview(self, user: str, join_code: str) -> None:
+        """Press a Start interview button in the team channel and let it run."""
+        await self.click(user, TEAM_CHANNEL, START_ACTION, join_code)
+        await self.settle()
 
     async def settle(self) -> None:
         """Wait for the bot's background work (model calls, sends) to finish."""

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from bot.config import Settings
+from bot.context import AppContext, open_context
 from interview_engine import start_interview, take_message
 from interview_engine.models import ConversationMessage, Guide, Turn, TurnKind
 from interview_engine.providers.base import Provider
+from interview_engine.providers.openai import OpenAIProvider, OpenAISettings
+from tests.fakes.openai_server import FakeOpenAI, Reply
 
 
 class Clock:
@@ -88,3 +95,50 @@ def long_answers(count: int = 60) -> list[str]:
         "twice and waited three days for the specialist to answer my email."
         for n in range(count)
     ]
+
+
+NEXT_QUESTION: dict[str, object] = {
+    "covered_question_ids": [],
+    "action": "next_question",
+    "probe_kind": None,
+    "next_question_id": None,
+    "acknowledgement": "Thanks.",
+    "message": "",
+    "language": "en",
+}
+
+
+def is_turn_request(body: dict[str, Any]) -> bool:
+    return "qualitative research interviewer" in body["messages"][0]["content"]
+
+
+def next_question_model(*, delay: float = 0.0) -> Callable[[dict[str, Any]], Reply]:
+    """A scripted model that always moves on; only interview turns are slow."""
+
+    def respond(body: dict[str, Any]) -> Reply:
+        return Reply(
+            content=json.dumps(NEXT_QUESTION),
+            delay=delay if is_turn_request(body) else 0.0,
+        )
+
+    return respond
+
+
+@asynccontextmanager
+async def context_with_model(
+    settings: Settings, fake: FakeOpenAI, *, model_timeout: float = 30.0
+) -> AsyncIterator[AppContext]:
+    """An AppContext whose provider is the openai one, aimed at the fake."""
+    provider = OpenAIProvider(
+        OpenAISettings(
+            model="fake-model",
+            api_key="test-key",
+            base_url=fake.base_url,
+            timeout_seconds=model_timeout,
+        )
+    )
+    context = await open_context(settings, provider=provider)
+    try:
+        yield context
+    finally:
+        await context.close()

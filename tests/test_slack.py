@@ -12,10 +12,9 @@ from sqlmodel import col, func, select
 
 from adapters.slack.blocks import MAX_BLOCKS, START_ACTION
 from bot.config import Settings
-from bot.context import AppContext, open_context
-from interview_engine.providers.openai import OpenAIProvider, OpenAISettings
+from bot.context import AppContext
 from storage import Interview, InterviewStatus, Message, MessageRole, Summary
-from tests.fakes.openai_server import FakeOpenAI, Reply, json_reply
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_payloads import (
     file_shared_event,
@@ -32,7 +31,7 @@ from tests.slack_support import (
     populate,
     running_bot,
 )
-from tests.support import long_answers
+from tests.support import context_with_model, long_answers, next_question_model
 
 QUESTION = "How can we improve our escalation process for complex cases?"
 MODES: list[Mode] = ["socket", "http"]
@@ -143,51 +142,34 @@ async def test_duplicate_event_handled_once(
     fake_openai: FakeOpenAI, settings: Settings, slack: FakeSlack
 ) -> None:
     populate(slack)
-    fake_openai.responder = lambda body: json_reply(
-        {
-            "covered_question_ids": [],
-            "action": "next_question",
-            "probe_kind": None,
-            "next_question_id": None,
-            "acknowledgement": "Thanks.",
-            "message": "",
-            "language": "en",
-        }
-    )
-    provider = OpenAIProvider(
-        OpenAISettings(model="m", api_key="k", base_url=fake_openai.base_url)
-    )
-    context = await open_context(settings, provider=provider)
-    try:
-        async with running_bot(context, slack, "http") as harness:
-            study_id = await open_study(context)
-            user = "UPART00001"
-            await harness.click(
-                user, TEAM_CHANNEL, START_ACTION, await join_code(context, study_id)
-            )
-            await harness.settle()
-            before = len(harness.dm_texts(user))
-            calls_before = len(fake_openai.requests)
-            event = message_event(
-                user=user, channel=slack.dm_channel(user), text=long_answers(1)[0]
-            )
-            first = await harness.event(event, event_id="EvSAME0001")
-            retry = await harness.event(event, event_id="EvSAME0001", retry_num=1)
-            late = await harness.event(
-                event, event_id="EvSAME0001", timestamp=int(time.time()) + 300
-            )
-            await harness.settle()
-            assert first.status == 200
-            assert retry.status == 200
-            assert late.status in (200, 401)  # a timestamp 5 minutes off may be refused
-            answers = await count_rows(
-                context, Message, Message.role == MessageRole.PARTICIPANT
-            )
-            assert answers == 1
-            assert len(fake_openai.requests) - calls_before == 1
-            assert len(harness.dm_texts(user)) == before + 1
-    finally:
-        await context.close()
+    fake_openai.responder = next_question_model()
+    async with (
+        context_with_model(settings, fake_openai) as context,
+        running_bot(context, slack, "http") as harness,
+    ):
+        study_id = await open_study(context)
+        user = "UPART00001"
+        await harness.start_interview(user, await join_code(context, study_id))
+        before = len(harness.dm_texts(user))
+        calls_before = len(fake_openai.requests)
+        event = message_event(
+            user=user, channel=slack.dm_channel(user), text=long_answers(1)[0]
+        )
+        first = await harness.event(event, event_id="EvSAME0001")
+        retry = await harness.event(event, event_id="EvSAME0001", retry_num=1)
+        late = await harness.event(
+            event, event_id="EvSAME0001", timestamp=int(time.time()) + 300
+        )
+        await harness.settle()
+        assert first.status == 200
+        assert retry.status == 200
+        assert late.status in (200, 401)  # a timestamp 5 minutes off may be refused
+        answers = await count_rows(
+            context, Message, Message.role == MessageRole.PARTICIPANT
+        )
+        assert answers == 1
+        assert len(fake_openai.requests) - calls_before == 1
+        assert len(harness.dm_texts(user)) == before + 1
 
 
 async def test_socket_redelivery_handled_once(
@@ -197,10 +179,7 @@ async def test_socket_redelivery_handled_once(
     async with running_bot(context, slack, "socket") as harness:
         study_id = await open_study(context)
         user = "UPART00002"
-        await harness.click(
-            user, TEAM_CHANNEL, START_ACTION, await join_code(context, study_id)
-        )
-        await harness.settle()
+        await harness.start_interview(user, await join_code(context, study_id))
         before = len(harness.dm_texts(user))
         event = message_event(
             user=user, channel=slack.dm_channel(user), text=long_answers(1)[0]
@@ -223,47 +202,23 @@ async def test_slow_model_acknowledged_in_time(
     mode: Mode, fake_openai: FakeOpenAI, settings: Settings, slack: FakeSlack
 ) -> None:
     populate(slack)
-    proposal = {
-        "covered_question_ids": [],
-        "action": "next_question",
-        "probe_kind": None,
-        "next_question_id": None,
-        "acknowledgement": "",
-        "message": "",
-        "language": "en",
-    }
-
-    def respond(body: dict[str, Any]) -> Reply:
-        # Only interview turns are slow; drafting the plan is not under test.
-        is_turn = "qualitative research interviewer" in body["messages"][0]["content"]
-        return Reply(content=json.dumps(proposal), delay=5.0 if is_turn else 0.0)
-
-    fake_openai.responder = respond
-    provider = OpenAIProvider(
-        OpenAISettings(
-            model="m", api_key="k", base_url=fake_openai.base_url, timeout_seconds=15
-        )
-    )
-    context = await open_context(settings, provider=provider)
-    try:
-        async with running_bot(context, slack, mode) as harness:
-            study_id = await open_study(context)
-            user = "UPART00001"
-            await harness.click(
-                user, TEAM_CHANNEL, START_ACTION, await join_code(context, study_id)
-            )
-            await harness.settle()
-            before = len(harness.dm_texts(user))
-            started = time.monotonic()
-            ack = await harness.dm(user, long_answers(1)[0])
-            assert ack.latency < ACK_WINDOW
-            assert len(harness.dm_texts(user)) == before  # no reply yet
-            await harness.settle()
-            assert time.monotonic() - started >= 5.0
-            assert len(harness.dm_texts(user)) == before + 1
-            assert_within_limits(slack)
-    finally:
-        await context.close()
+    fake_openai.responder = next_question_model(delay=5.0)
+    async with (
+        context_with_model(settings, fake_openai) as context,
+        running_bot(context, slack, mode) as harness,
+    ):
+        study_id = await open_study(context)
+        user = "UPART00001"
+        await harness.start_interview(user, await join_code(context, study_id))
+        before = len(harness.dm_texts(user))
+        started = time.monotonic()
+        ack = await harness.dm(user, long_answers(1)[0])
+        assert ack.latency < ACK_WINDOW
+        assert len(harness.dm_texts(user)) == before  # no reply yet
+        await harness.settle()
+        assert time.monotonic() - started >= 5.0
+        assert len(harness.dm_texts(user)) == before + 1
+        assert_within_limits(slack)
 
 
 async def test_socket_reconnects_after_disconnect(
@@ -273,10 +228,7 @@ async def test_socket_reconnects_after_disconnect(
     async with running_bot(context, slack, "socket") as harness:
         study_id = await open_study(context)
         user = "UPART00000"
-        await harness.click(
-            user, TEAM_CHANNEL, START_ACTION, await join_code(context, study_id)
-        )
-        await harness.settle()
+        await harness.start_interview(user, await join_code(context, study_id))
         before = len(harness.dm_texts(user))
         await slack.send_disconnect("refresh_requested")
         await slack.wait_for_connections(2, timeout=15)
@@ -288,10 +240,7 @@ async def test_socket_reconnects_after_disconnect(
 async def test_bot_messages_ignored(harness: SlackHarness, context: AppContext) -> None:
     study_id = await open_study(context)
     user = "UPART00000"
-    await harness.click(
-        user, TEAM_CHANNEL, START_ACTION, await join_code(context, study_id)
-    )
-    await harness.settle()
+    await harness.start_interview(user, await join_code(context, study_id))
     before = len(harness.dm_texts(user))
     channel = harness.slack.dm_channel(user)
     own = message_event(
@@ -321,10 +270,7 @@ async def test_edit_and_delete_policy(
 ) -> None:
     study_id = await open_study(context)
     user = "UPART00000"
-    await harness.click(
-        user, TEAM_CHANNEL, START_ACTION, await join_code(context, study_id)
-    )
-    await harness.settle()
+    await harness.start_interview(user, await join_code(context, study_id))
     channel = harness.slack.dm_channel(user)
     await harness.dm(user, "first answer", ts="1700000000.000100")
     await harness.settle()
@@ -360,60 +306,39 @@ async def test_edit_before_reply_replaces_answer(
     fake_openai: FakeOpenAI, settings: Settings, slack: FakeSlack
 ) -> None:
     populate(slack)
-    proposal = {
-        "covered_question_ids": [],
-        "action": "next_question",
-        "probe_kind": None,
-        "next_question_id": None,
-        "acknowledgement": "",
-        "message": "",
-        "language": "en",
-    }
-
-    def respond(body: dict[str, Any]) -> Reply:
-        is_turn = "qualitative research interviewer" in body["messages"][0]["content"]
-        return Reply(content=json.dumps(proposal), delay=1.5 if is_turn else 0.0)
-
-    fake_openai.responder = respond
-    provider = OpenAIProvider(
-        OpenAISettings(model="m", api_key="k", base_url=fake_openai.base_url)
-    )
-    context = await open_context(settings, provider=provider)
-    try:
-        async with running_bot(context, slack, "http") as harness:
-            study_id = await open_study(context)
-            user = "UPART00000"
-            await harness.click(
-                user, TEAM_CHANNEL, START_ACTION, await join_code(context, study_id)
+    fake_openai.responder = next_question_model(delay=1.5)
+    async with (
+        context_with_model(settings, fake_openai) as context,
+        running_bot(context, slack, "http") as harness,
+    ):
+        study_id = await open_study(context)
+        user = "UPART00000"
+        await harness.start_interview(user, await join_code(context, study_id))
+        channel = slack.dm_channel(user)
+        original = {
+            "type": "message",
+            "user": user,
+            "text": "teh answr",
+            "ts": "1700000000.000200",
+        }
+        await harness.dm(user, "teh answr", ts="1700000000.000200")
+        # The model is still working on the reply when the edit arrives.
+        await harness.event(
+            message_changed_event(
+                channel=channel,
+                message={**original, "text": "the answer, spelled right"},
+                previous_message=original,
             )
-            await harness.settle()
-            channel = slack.dm_channel(user)
-            original = {
-                "type": "message",
-                "user": user,
-                "text": "teh answr",
-                "ts": "1700000000.000200",
-            }
-            await harness.dm(user, "teh answr", ts="1700000000.000200")
-            # The model is still working on the reply when the edit arrives.
-            await harness.event(
-                message_changed_event(
-                    channel=channel,
-                    message={**original, "text": "the answer, spelled right"},
-                    previous_message=original,
+        )
+        await harness.settle()
+        async with context.database.session() as session:
+            stored = (
+                await session.exec(
+                    select(Message).where(Message.role == MessageRole.PARTICIPANT)
                 )
-            )
-            await harness.settle()
-            async with context.database.session() as session:
-                stored = (
-                    await session.exec(
-                        select(Message).where(Message.role == MessageRole.PARTICIPANT)
-                    )
-                ).one()
-            assert stored.text == "the answer, spelled right"
-            assert stored.edited_at is not None
-    finally:
-        await context.close()
+            ).one()
+        assert stored.text == "the answer, spelled right"
+        assert stored.edited_at is not None
 
 
 async def test_file_share_text_recorded(
@@ -421,10 +346,7 @@ async def test_file_share_text_recorded(
 ) -> None:
     study_id = await open_study(context)
     user = "UPART00000"
-    await harness.click(
-        user, TEAM_CHANNEL, START_ACTION, await join_code(context, study_id)
-    )
-    await harness.settle()
+    await harness.start_interview(user, await join_code(context, study_id))
     channel = harness.slack.dm_channel(user)
     shared = message_event(
         user=user,
@@ -534,10 +456,7 @@ async def test_unsigned_requests_rejected(
     async with running_bot(context, slack, "http") as harness:
         study_id = await open_study(context)
         user = "UPART00000"
-        await harness.click(
-            user, TEAM_CHANNEL, START_ACTION, await join_code(context, study_id)
-        )
-        await harness.settle()
+        await harness.start_interview(user, await join_code(context, study_id))
         event = message_event(
             user=user, channel=slack.dm_channel(user), text="hello there"
         )
