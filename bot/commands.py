@@ -100,9 +100,13 @@ class Invocation:
 
 @dataclass
 class ParsedCommand:
+    """A subcommand with its arguments; `values` holds typed settings that a
+    platform with typed options (Discord) passes directly."""
+
     name: str
     arguments: list[str] = field(default_factory=list)
     options: dict[str, str] = field(default_factory=dict)
+    values: dict[str, object] = field(default_factory=dict)
 
 
 Visibility = Literal["private", "channel", "direct_message"]
@@ -117,6 +121,7 @@ class CommandResult:
     note: str | None = None  # a private line shown next to a channel post
     form: Literal["new", "settings", "plan", "questions"] | None = None
     study: Study | None = None
+    target_channel: str | None = None  # post here instead of the invoking channel
 
 
 ResearcherCheck = Callable[[Invocation], Awaitable[bool]]
@@ -345,7 +350,12 @@ class CommandService:
         if study.status != StudyStatus.ACTIVE:
             raise InvalidInputError(f"Study {study.id} is closed; reopen it first.")
         reply = InvitationReply(invitation_text(study), study.id or 0, study.join_code)
-        return CommandResult([reply], visibility="channel", study=study)
+        return CommandResult(
+            [reply],
+            visibility="channel",
+            study=study,
+            target_channel=command.options.get("channel"),
+        )
 
     async def _status(
         self, invocation: Invocation, command: ParsedCommand

@@ -71,6 +71,23 @@ class SlackSettings(BaseModel):
     rate_limit_retries: int = Field(default=3, ge=0)
 
 
+class DiscordSettings(BaseModel):
+    """The Discord bot: its token's variable, API addresses, research roles.
+
+    `enabled = None` turns Discord on when the token's variable is set.
+    `api_base` and `gateway_url` default to Discord's own; they exist for a
+    proxy or a stand-in server and apply to the whole process.
+    """
+
+    enabled: bool | None = None
+    bot_token_env: str = "DISCORD_BOT_TOKEN"
+    api_base: str | None = None
+    gateway_url: str | None = None
+    # Members with Manage Server, or with one of these role ids, are researchers.
+    researcher_role_ids: list[int] = Field(default_factory=list)
+    manage_server_is_researcher: bool = True
+
+
 class AccessSettings(BaseModel):
     """Who may run research commands; everyone else is a participant.
 
@@ -98,6 +115,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     interview: InterviewSettings = Field(default_factory=InterviewSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)
     log_level: str = "WARNING"
 

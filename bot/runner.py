@@ -49,24 +49,46 @@ def slack_enabled(settings: Settings) -> bool:
     return _secret(settings.slack.bot_token_env) is not None
 
 
+def discord_enabled(settings: Settings) -> bool:
+    if settings.discord.enabled is not None:
+        return settings.discord.enabled
+    return _secret(settings.discord.bot_token_env) is not None
+
+
+def _require(enabled: bool, name: str, variable: str, where: str) -> str | None:
+    token = _secret(variable)
+    if enabled and token is None:
+        raise ConfigError(
+            f"{name} is enabled but {variable} is empty. Set it to {where}."
+        )
+    return token if enabled else None
+
+
 async def start_platforms(settings: Settings) -> Running:
     """Open the database and start each configured platform.
 
     Raises:
         ConfigError: No platform is configured, or one is missing a secret.
     """
-    slack_token = _secret(settings.slack.bot_token_env)
-    if slack_enabled(settings) and slack_token is None:
-        raise ConfigError(
-            f"Slack is enabled but {settings.slack.bot_token_env} is empty. "
-            "Set it to the bot token (xoxb-...) from OAuth & Permissions."
-        )
-    if not slack_enabled(settings):
+    slack_token = _require(
+        slack_enabled(settings),
+        "Slack",
+        settings.slack.bot_token_env,
+        "the bot token (xoxb-...) from OAuth & Permissions",
+    )
+    discord_token = _require(
+        discord_enabled(settings),
+        "Discord",
+        settings.discord.bot_token_env,
+        "the bot token from the Developer Portal (your application > Bot)",
+    )
+    if slack_token is None and discord_token is None:
         raise ConfigError(
             "Nothing to run: no chat platform is configured. Set "
             f"{settings.slack.bot_token_env} (and {settings.slack.app_token_env} "
-            "for Socket Mode) to run on Slack; see the README. To try the bot "
-            "without a platform, use `perspective chat` or `perspective demo`."
+            f"for Socket Mode) to run on Slack, or {settings.discord.bot_token_env} "
+            "to run on Discord; see the README. To try the bot without a "
+            "platform, use `perspective chat` or `perspective demo`."
         )
     context = await open_context(settings)
     running = Running(context)
@@ -84,10 +106,33 @@ async def start_platforms(settings: Settings) -> Running:
             )
             await slack.start()
             running.platforms.append(slack)
+        if discord_token is not None:
+            from adapters.discord.client import DiscordBot
+
+            discord_bot = DiscordBot(context, settings.discord, token=discord_token)
+            await discord_bot.start()
+            running.platforms.append(discord_bot)
     except BaseException:
         await running.stop()
         raise
     return running
+
+
+async def sync_discord_commands(settings: Settings, guild_id: int | None) -> list[str]:
+    """Register /perspective with Discord, without connecting to the gateway."""
+    from adapters.discord.client import DiscordBot
+
+    token = _require(True, "Discord", settings.discord.bot_token_env, "the bot token")
+    assert token is not None
+    context = await open_context(settings)
+    bot = DiscordBot(context, settings.discord, token=token)
+    try:
+        await bot.login()
+        await bot.client.setup_hook()
+        return await bot.sync_commands(guild_id)
+    finally:
+        await bot.client.close()
+        await context.close()
 
 
 async def run_until_stopped(settings: Settings) -> None:

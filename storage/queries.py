@@ -147,10 +147,10 @@ async def messages_of(session: AsyncSession, interview_id: int) -> Sequence[Mess
 
 
 async def participant_message(
-    session: AsyncSession, platform: str, user_id: str, platform_message_id: str
+    session: AsyncSession, platform: str, user_id: str | None, platform_message_id: str
 ) -> Message | None:
-    """Find a participant's stored message by its platform id."""
-    result = await session.exec(
+    """Find a participant's stored message by its platform id (and sender)."""
+    query = (
         select(Message)
         .join(Interview, col(Interview.id) == col(Message.interview_id))
         .join(Participant, col(Participant.id) == col(Interview.participant_id))
@@ -158,9 +158,11 @@ async def participant_message(
             Message.platform_message_id == platform_message_id,
             Message.role == MessageRole.PARTICIPANT,
             Participant.platform == platform,
-            Participant.platform_user_id == user_id,
         )
     )
+    if user_id is not None:
+        query = query.where(Participant.platform_user_id == user_id)
+    result = await session.exec(query)
     return result.first()
 
 

@@ -23,7 +23,7 @@ from bot.cli.studies import (
     questions_app,
     study_app,
 )
-from bot.runner import run_until_stopped
+from bot.runner import run_until_stopped, sync_discord_commands
 from storage import Database
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+discord_app = typer.Typer(help="Discord set-up.", no_args_is_help=True)
 
 
 @app.callback()
@@ -68,6 +69,20 @@ def run_command(ctx: typer.Context) -> None:
     run(run_until_stopped(settings))
 
 
+@discord_app.command("sync")
+def discord_sync(
+    ctx: typer.Context,
+    guild: Annotated[
+        int | None,
+        typer.Option(help="Sync to one server only (instant), instead of globally."),
+    ] = None,
+) -> None:
+    """Register the /perspective commands with Discord (run once per change)."""
+    names = run(sync_discord_commands(settings_for(ctx), guild))
+    where = f"server {guild}" if guild else "every server"
+    console.print(f"Synced {', '.join(names) or 'no commands'} to {where}.")
+
+
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply pending schema migrations to the configured database."""
@@ -88,6 +103,7 @@ app.add_typer(study_app, name="study")
 app.add_typer(questions_app, name="questions")
 app.add_typer(experience_app, name="experience")
 app.add_typer(db_app, name="db")
+app.add_typer(discord_app, name="discord")
 app.command("interview-settings")(interview_settings_command)
 app.command("chat")(interviews.chat)
 app.command("simulate")(interviews.simulate_command)

@@ -352,10 +352,12 @@ class ConversationService:
             return replies
 
     async def apply_edit(
-        self, platform: str, user_id: str, message_id: str, new_text: str | None
+        self, platform: str, user_id: str | None, message_id: str, new_text: str | None
     ) -> bool:
         """Apply the edit policy; `new_text` None means the message was deleted.
 
+        `user_id` may be None when the platform does not say who deleted a
+        message (Discord); the message id then identifies it alone.
         Returns True when the stored answer changed.
         """
         async with self.database.session() as session:

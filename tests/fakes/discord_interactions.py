@@ -29,6 +29,8 @@ SUB_COMMAND_GROUP = 2
 STRING = 3
 INTEGER = 4
 BOOLEAN = 5
+USER = 6
+CHANNEL = 7
 NUMBER = 10
 
 # Attachment size limit reported to the app: 10 MiB, Discord's default for a
@@ -220,9 +222,29 @@ class InteractionBuilder:
         }
         if registered and registered.get("guild_id"):
             data["guild_id"] = str(registered["guild_id"])
+        resolved = self._resolved(leaf_options)
+        if resolved:
+            data["resolved"] = resolved
         payload = self._base(APPLICATION_COMMAND, user_id, channel)
         payload["data"] = data
         return self._register(payload, channel, user_id)
+
+    def _resolved(self, options: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Add the objects a channel or user option names, as Discord does in
+        ``data.resolved`` (receiving-and-responding.mdx, "Resolved Data")."""
+        resolved: dict[str, Any] = {}
+        for option in options:
+            if option["type"] == CHANNEL:
+                channel = self.state.channels[int(option["value"])]
+                entry = dict(self.state.channel_payload(channel))
+                entry["permissions"] = str(
+                    self.state.permissions_in(channel, self.state.bot.id)
+                )
+                resolved.setdefault("channels", {})[str(channel.id)] = entry
+            elif option["type"] == USER:
+                user = self.state.user(int(option["value"]))
+                resolved.setdefault("users", {})[str(user.id)] = user.payload()
+        return resolved
 
     def component(
         self,

@@ -1,0 +1,1 @@
+"""Discord: interviews in direct messages, `/perspective` app commands."""
