@@ -6,15 +6,29 @@ is complete: nothing is cut here, and adapters with length limits split it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from interview_engine.models import Question, ResearchPlan
 from interview_engine.report import AnswerReport, SummaryReport, ThemeResult
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(text: str) -> str:
+    """Make untrusted text inert in Markdown and in a terminal.
+
+    Control characters (terminal escape sequences among them) are dropped,
+    HTML is escaped, and image syntax cannot load a remote image.
+    """
+    text = _CONTROL.sub("", text)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("![", "!\\[")
+
 
 def _quote_lines(theme: ThemeResult) -> list[str]:
     return [
-        f"  > “{quote.text}” (interview {quote.interview_id}"
+        f"  > “{safe(quote.text)}” (interview {quote.interview_id}"
         + (f", {quote.segment}" if quote.segment else "")
         + ")"
         for quote in theme.quotes
@@ -94,10 +108,12 @@ def plan_markdown(
 
 
 def answer_markdown(report: AnswerReport) -> str:
-    lines = [f"**Q:** {report.question}", "", report.text, ""]
+    lines = [f"**Q:** {safe(report.question)}", "", report.text, ""]
     for quote in report.quotes:
         segment = f", {quote.segment}" if quote.segment else ""
-        lines.append(f"> “{quote.text}” (interview {quote.interview_id}{segment})")
+        lines.append(
+            f"> “{safe(quote.text)}” (interview {quote.interview_id}{segment})"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -108,7 +124,7 @@ def transcript_markdown(
     out = [f"## Interview {interview_id} ({segment or 'no segment'}, {status})", ""]
     for role, text in lines:
         speaker = "Interviewer" if role == "interviewer" else "Participant"
-        body = text.strip() or "(empty message)"
+        body = safe(text.strip()) or "(empty message)"
         out.append(f"**{speaker}:** {body}")
         out.append("")
     return "\n".join(out)

@@ -11,10 +11,11 @@ variable that holds each token or key.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -30,6 +31,8 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///perspective.db"
 
 
 class DatabaseSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     url: str = DEFAULT_DATABASE_URL
     echo: bool = False
 
@@ -41,12 +44,16 @@ class LLMSettings(BaseModel):
     otherwise, so a fresh install needs no account and no network.
     """
 
+    model_config = ConfigDict(extra="forbid")
+
     provider: Literal["auto", "offline", "openai"] = "auto"
     base_url: str | None = None
     model: str = "gpt-4o-mini"
     api_key_env: str = "OPENAI_API_KEY"
-    timeout_seconds: float = Field(default=30.0, gt=0)
-    max_retries: int = Field(default=2, ge=0)
+    # Each turn waits at most about timeout x (retries + 1) before the offline
+    # rules answer instead, so these stay short: a participant is waiting.
+    timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    max_retries: int = Field(default=1, ge=0, le=10)
     output_mode: Literal["auto", "json_schema", "json_object", "text"] = "auto"
     temperature: float | None = 0.3
     max_output_tokens: int = Field(default=800, ge=64)
@@ -57,6 +64,8 @@ class SlackSettings(BaseModel):
 
     `enabled = None` turns Slack on when the bot token's variable is set.
     """
+
+    model_config = ConfigDict(extra="forbid")
 
     enabled: bool | None = None
     mode: Literal["socket", "http"] = "socket"
@@ -79,6 +88,8 @@ class DiscordSettings(BaseModel):
     proxy or a stand-in server and apply to the whole process.
     """
 
+    model_config = ConfigDict(extra="forbid")
+
     enabled: bool | None = None
     bot_token_env: str = "DISCORD_BOT_TOKEN"
     api_base: str | None = None
@@ -95,6 +106,8 @@ class AccessSettings(BaseModel):
     the listed user ids, members of the user group, and (when
     `workspace_admins` is true) workspace admins and owners.
     """
+
+    model_config = ConfigDict(extra="forbid")
 
     workspace_admins: bool = True
     researcher_ids: list[str] = Field(default_factory=list)
@@ -136,6 +149,26 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
+def _check_toml(path: Path) -> None:
+    """Parse the file once to turn a syntax error into a readable message."""
+    try:
+        data = path.read_bytes()
+        tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {error.start}). Save it as UTF-8."
+        ) from error
+    except tomllib.TOMLDecodeError as error:
+        hint = ""
+        if data.startswith(b"\xef\xbb\xbf"):
+            hint = (
+                " The file starts with a byte-order mark: save it as UTF-8 without BOM."
+            )
+        raise ConfigError(f"{path} is not valid TOML: {error}.{hint}") from error
+    except OSError as error:
+        raise ConfigError(f"Cannot read {path}: {error.strerror or error}") from error
+
+
 def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
     """Load settings from the TOML file and the environment.
 
@@ -154,6 +187,8 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
             "to that path, or leave it out to use the defaults."
         )
     Settings._toml_path = path if path.is_file() else None
+    if Settings._toml_path is not None:
+        _check_toml(path)
     try:
         return Settings(**overrides)
     except ValidationError as error:

@@ -9,14 +9,17 @@ account or a network: SQLite and the offline provider.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from bot.config import load_settings
 from bot.context import app_context
+from bot.errors import InvalidInputError
 from bot.services.results import StoredSummary
 from bot.services.studies import guide_of
 from bot.simulate import FieldMap, SimulationReport, read_records, simulate
@@ -50,7 +53,27 @@ def personas_path() -> Path:
     return Path(str(resources.files("bot") / "data" / "personas.jsonl"))
 
 
+def is_demo_database(path: Path) -> bool:
+    """Tell whether a file holds only the demo's study, and may be replaced."""
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+            titles = {row[0] for row in connection.execute("SELECT title FROM studies")}
+    except sqlite3.Error:
+        return False
+    return titles <= {DEMO_TITLE}
+
+
 def remove_database_files(path: Path) -> None:
+    """Delete an earlier demo database, refusing any other file.
+
+    Raises:
+        InvalidInputError: The file exists and is not a demo database.
+    """
+    if path.exists() and not is_demo_database(path):
+        raise InvalidInputError(
+            f"{path} exists and is not a demo database, so the demo will not "
+            "replace it. Choose another file with --database."
+        )
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 

@@ -1,8 +1,10 @@
 """Export a study's interviews and latest summary as JSON, CSV or Markdown.
 
-Exports hold what participants wrote and their segment and case attributes,
-but not their names or platform user ids, so that a file can be shared
-with the wider team.
+Exports hold what participants wrote, their segment and case attributes, and
+whether they agreed to be contacted again, but not their names or platform
+user ids (the greeting's name becomes "[participant]"), so that a file can
+be shared with the wider team. CSV cells that a spreadsheet would run as a
+formula are prefixed with an apostrophe.
 """
 
 from __future__ import annotations
@@ -16,9 +18,24 @@ from adapters.markdown import plan_markdown, report_markdown, transcript_markdow
 from bot.services.results import ResultsService, participant_attributes
 from bot.services.studies import experience_of, plan_of, questions_of
 from interview_engine.report import SummaryReport
-from storage import Study
+from storage import Participant, Study
 
 ExportFormat = Literal["json", "csv", "md"]
+# A cell starting with one of these runs as a formula in spreadsheet programs.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _without_name(text: str, participant: Participant) -> str:
+    """Replace the participant's name (used in the greeting) with a placeholder."""
+    name = participant.display_name.strip()
+    return text.replace(name, "[participant]") if len(name) >= 2 else text
+
+
 FORMATS: tuple[ExportFormat, ...] = ("json", "csv", "md")
 
 
@@ -50,7 +67,9 @@ def _json(study: Study, transcripts: list[Any], report: SummaryReport | None) ->
         "interviews": [
             {
                 "id": interview.id,
+                "participant_id": participant.id,
                 "status": interview.status,
+                "contact_ok": participant.contact_ok,
                 "segment": participant.segment,
                 "attributes": participant_attributes(participant),
                 "language": interview.language,
@@ -63,7 +82,7 @@ def _json(study: Study, transcripts: list[Any], report: SummaryReport | None) ->
                 "messages": [
                     {
                         "role": m.role,
-                        "text": m.text,
+                        "text": _without_name(m.text, participant),
                         "kind": m.meta.get("kind"),
                         "question_id": m.meta.get("question_id"),
                         "at": m.created_at.isoformat(),
@@ -88,6 +107,8 @@ def _csv(study: Study, transcripts: list[Any]) -> str:
             "study_id",
             "interview_id",
             "interview_status",
+            "participant_id",
+            "contact_ok",
             "segment",
             "case_type",
             "resolution_outcome",
@@ -104,10 +125,13 @@ def _csv(study: Study, transcripts: list[Any]) -> str:
             if message.deleted_at is not None:
                 continue
             writer.writerow(
-                [
+                _cell(value)
+                for value in (
                     study.id,
                     interview.id,
                     interview.status,
+                    participant.id,
+                    participant.contact_ok,
                     participant.segment,
                     participant.case_type or "",
                     participant.resolution_outcome or "",
@@ -115,9 +139,9 @@ def _csv(study: Study, transcripts: list[Any]) -> str:
                     message.role,
                     message.meta.get("kind") or "",
                     message.meta.get("question_id") or "",
-                    message.text,
+                    _without_name(message.text, participant),
                     message.created_at.isoformat(),
-                ]
+                )
             )
     return buffer.getvalue()
 
@@ -141,7 +165,11 @@ def _markdown(
                 interview.id or 0,
                 participant.segment,
                 interview.status,
-                [(m.role, m.text) for m in messages if m.deleted_at is None],
+                [
+                    (m.role, _without_name(m.text, participant))
+                    for m in messages
+                    if m.deleted_at is None
+                ],
             )
         )
     return "\n".join(parts)

@@ -31,7 +31,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 from adapters.base import InboundMessage
 from bot.errors import InvalidInputError
-from bot.services.conversation import ConversationService
+from bot.services.conversation import ConversationService, clean_text
 from interview_engine.models import TurnKind
 from interview_engine.text import sentences, words
 from storage import Database, Participant, Study, queries
@@ -105,15 +105,15 @@ class Record:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-def _parse_time(value: Any, line: int) -> datetime | None:
+def _parse_time(value: Any, line: int, path: Path) -> datetime | None:
     if value in (None, ""):
         return None
     try:
         parsed = datetime.fromisoformat(str(value))
     except ValueError as error:
         raise InvalidInputError(
-            f"Line {line}: resolved-at value {value!r} is not an ISO date such "
-            "as 2026-03-01."
+            f"Line {line} of {path}: resolved-at value {value!r} is not an ISO "
+            "date such as 2026-03-01."
         ) from error
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
@@ -129,11 +129,16 @@ def read_records(
         InvalidInputError: The file is missing or not JSONL, or a record has
             no text; the message names the line.
     """
-    if not path.is_file():
+    if limit is not None and limit < 1:
+        raise InvalidInputError(f"--limit must be 1 or more, got {limit}.")
+    if path.is_dir():
+        raise InvalidInputError(f"{path} is a folder; give the JSONL file inside it.")
+    if not path.exists():
         raise InvalidInputError(f"Answers file not found: {path}")
     records: list[Record] = []
     seen: set[str] = set()
-    with path.open(encoding="utf-8", errors="replace") as handle:
+    # utf-8-sig accepts the byte-order mark that Excel and Notepad write.
+    with path.open(encoding="utf-8-sig", errors="replace") as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -163,12 +168,14 @@ def read_records(
                 Record(
                     line=line_number,
                     key=key,
-                    text=text,
+                    text=clean_text(text),
                     name=str(raw.get(fields.name) or ""),
                     segment=str(raw.get(fields.segment) or ""),
                     case_type=_optional(raw.get(fields.case_type)),
                     outcome=_optional(raw.get(fields.outcome)),
-                    resolved_at=_parse_time(raw.get(fields.resolved_at), line_number),
+                    resolved_at=_parse_time(
+                        raw.get(fields.resolved_at), line_number, path
+                    ),
                 )
             )
             if limit is not None and len(records) >= limit:

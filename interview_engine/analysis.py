@@ -166,8 +166,14 @@ async def summarise(
     segment: str | None = None,
 ) -> SummaryResult:
     """Summarise completed interviews: themes, signals, quotes and opportunities."""
+    available = sorted({iv.segment for iv in interviews if iv.segment})
     if segment is not None:
-        interviews = [iv for iv in interviews if iv.segment == segment]
+        wanted = segment.strip().casefold()
+        interviews = [iv for iv in interviews if iv.segment.casefold() == wanted]
+    # An interview in which the participant answered nothing has nothing to
+    # count: it stays out of every denominator, and the report says so.
+    silent = [iv for iv in interviews if not iv.answers]
+    interviews = [iv for iv in interviews if iv.answers]
     total = len(interviews)
     report = SummaryReport(
         study_id=study_id,
@@ -178,11 +184,17 @@ async def summarise(
         segment_filter=segment,
         total=total,
     )
-    if total == 0:
+    if silent:
         report.notes.append(
-            "No completed interviews yet"
-            + (f" in the segment “{segment}”." if segment else ".")
+            f"{len(silent)} completed interviews had no answers and are left out."
         )
+    if total == 0:
+        note = "No completed interviews with answers yet"
+        if segment:
+            note += f" in the segment “{segment}”."
+            if available:
+                note += " The segments are: " + ", ".join(available) + "."
+        report.notes.insert(0, note if note.endswith(".") else note + ".")
         return SummaryResult(report=report, codes=[], usage=Usage())
 
     by_id = {iv.interview_id: iv for iv in interviews}

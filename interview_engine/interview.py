@@ -10,11 +10,18 @@ interviewer, and answers too long for a prompt.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
 from interview_engine.errors import ProviderError
-from interview_engine.intents import Intent, detect_intent, yes_or_no
+from interview_engine.intents import (
+    Intent,
+    asks_if_bot,
+    asks_to_resume,
+    detect_intent,
+    yes_or_no,
+)
 from interview_engine.models import (
     Button,
     ConversationMessage,
@@ -142,6 +149,51 @@ async def start_interview(
     )
 
 
+def _opted_out_message(guide: Guide) -> OutgoingMessage:
+    experience = guide.experience
+    text = (
+        "Understood. You have opted out, and I won't message you again about "
+        "this study. Thank you for your time."
+    )
+    if experience.contact:
+        text += (
+            f" If you would like your answers so far deleted, tell "
+            f"{experience.researcher_name} at {experience.contact}."
+        )
+    return OutgoingMessage(text=text, kind=TurnKind.OPTED_OUT)
+
+
+def _welcome_back(guide: Guide, state: InterviewState) -> OutgoingMessage:
+    question = _current_question_text(guide, state)
+    resumed = "Welcome back!"
+    if state.phase == Phase.QUESTIONS and question:
+        resumed += f" Where we left off: {question}"
+    elif state.phase == Phase.CONFIRMING and state.recap:
+        resumed += f" {state.recap}"
+    else:
+        resumed += " May we contact you again about this topic?"
+    return OutgoingMessage(
+        text=resumed, kind=TurnKind.QUESTION, question_id=state.current_question_id
+    )
+
+
+def _bot_disclosure(guide: Guide, state: InterviewState) -> OutgoingMessage:
+    """Answer "are you a bot?" plainly, then repeat where we are."""
+    text = (
+        "Yes, I'm an AI interviewer, asking questions on behalf of "
+        f"{guide.experience.researcher_name}. People on the research team read "
+        "the answers."
+    )
+    question = _current_question_text(guide, state)
+    if state.phase == Phase.QUESTIONS and question:
+        text += f" The question was: {question}"
+    elif state.phase == Phase.CONFIRMING and state.recap:
+        text += f" {state.recap}"
+    return OutgoingMessage(
+        text=text, kind=TurnKind.NOTICE, question_id=state.current_question_id
+    )
+
+
 def _current_question_text(guide: Guide, state: InterviewState) -> str:
     question = guide.question(state.current_question_id)
     return question.text if question else ""
@@ -190,20 +242,18 @@ async def take_message(
             state, OutgoingMessage(text=reask, kind=TurnKind.REASK), ignored=True
         )
 
+    # The answer to the contact question is a yes or a no, whatever words it
+    # uses: "no, please don't contact me again" must not opt the person out
+    # of an interview they have just completed.
+    if state.phase == Phase.CONTACT and state.status == Status.ACTIVE:
+        _record_activity(guide, state, now)
+        return _after_contact_question(guide, state, text)
+
     intent = detect_intent(text)
     if intent == Intent.STOP:
         state.status = Status.OPTED_OUT
         state.phase = Phase.DONE
-        return _reply(
-            state,
-            OutgoingMessage(
-                text=(
-                    "Understood. You have opted out, and I won't message you again "
-                    "about this study. Thank you for your time."
-                ),
-                kind=TurnKind.OPTED_OUT,
-            ),
-        )
+        return _reply(state, _opted_out_message(guide))
     if intent == Intent.PAUSE and state.status == Status.ACTIVE:
         state.status = Status.PAUSED
         return _reply(
@@ -219,25 +269,13 @@ async def take_message(
     if state.status == Status.PAUSED:
         state.status = Status.ACTIVE
         state.last_activity_at = now
-        if intent in (Intent.RESUME, Intent.PAUSE) or intent is None and len(text) < 12:
-            question = _current_question_text(guide, state)
-            resumed = "Welcome back!"
-            if state.phase == Phase.QUESTIONS and question:
-                resumed += f" Where we left off: {question}"
-            elif state.phase == Phase.CONFIRMING and state.recap:
-                resumed += f" {state.recap}"
-            else:
-                resumed += " May we contact you again about this topic?"
-            return _reply(
-                state,
-                OutgoingMessage(
-                    text=resumed,
-                    kind=TurnKind.QUESTION,
-                    question_id=state.current_question_id,
-                ),
-            )
+        if intent in (Intent.RESUME, Intent.PAUSE) or asks_to_resume(text):
+            return _reply(state, _welcome_back(guide, state))
     elif intent == Intent.RESUME and state.phase == Phase.QUESTIONS:
         intent = None  # "continue" mid-interview is an answer like any other
+
+    if asks_if_bot(text):
+        return _reply(state, _bot_disclosure(guide, state))
 
     _record_activity(guide, state, now)
     full_history = [*history, ConversationMessage(role="participant", text=text)]
@@ -246,6 +284,16 @@ async def take_message(
         return _after_recap(guide, state, text, now)
     if state.phase == Phase.CONTACT:
         return _after_contact_question(guide, state, text)
+    if intent == Intent.FINISH:
+        # The participant owes the study nothing: ending early is their call,
+        # mandatory questions included.
+        state.overrides.append("participant asked to finish")
+        decision = Decision(
+            action="close", acknowledgement="Of course, let's wrap up here."
+        )
+        return _reply(
+            state, *await _close(guide, state, decision, provider, now, full_history)
+        )
 
     messages: list[OutgoingMessage] = []
     language = detect_language(text)
@@ -461,15 +509,39 @@ def _closing_message(guide: Guide, acknowledgement: str = "") -> OutgoingMessage
     return OutgoingMessage(text=text, kind=TurnKind.CLOSING, buttons=YES_NO_BUTTONS)
 
 
+_CORRECTION_REQUEST = re.compile(
+    r"^(i d like to |i want to |let me |can i )?(correct|change|fix|add)"
+    r"( something| it| that)?\W*$"
+    r"|^(no|not quite|not really|partly|partially)\W*$",
+    re.IGNORECASE,
+)
+
+
 def _after_recap(guide: Guide, state: InterviewState, text: str, now: datetime) -> Turn:
     agreed = yes_or_no(text)
-    if agreed is not True:
+    plain = " ".join(text.replace("’", "'").replace("'", " ").split())
+    if (
+        not state.awaiting_correction
+        and agreed is not True
+        and _CORRECTION_REQUEST.match(plain)
+    ):
+        # "Let me correct it" names no correction yet: ask for it first.
+        state.awaiting_correction = True
+        _count_turn(state, now)
+        return _reply(
+            state,
+            OutgoingMessage(
+                text="Of course. What should I correct or add?", kind=TurnKind.CONFIRM
+            ),
+        )
+    if state.awaiting_correction or agreed is not True:
         state.recap_correction = text
+    state.awaiting_correction = False
     state.phase = Phase.CONTACT
     _count_turn(state, now)
     acknowledgement = (
         "Great, thank you."
-        if agreed
+        if agreed is True and state.recap_correction is None
         else "Thank you for the correction, I've noted it."
     )
     return _reply(state, _closing_message(guide, acknowledgement))
@@ -477,6 +549,8 @@ def _after_recap(guide: Guide, state: InterviewState, text: str, now: datetime) 
 
 def _after_contact_question(guide: Guide, state: InterviewState, text: str) -> Turn:
     state.contact_ok = yes_or_no(text)
+    if state.contact_ok is None and detect_intent(text) == Intent.STOP:
+        state.contact_ok = False  # "stop" here means "do not contact me"
     state.phase = Phase.DONE
     state.status = Status.COMPLETED
     noted = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ResearchType(StrEnum):
@@ -77,16 +77,20 @@ class ParticipantExperience(BaseModel):
 class InterviewSettings(BaseModel):
     """Budgets and switches of the interview policy."""
 
-    max_minutes: float = Field(default=15.0, gt=0)
-    max_turns: int = Field(default=30, ge=4)
-    max_probes_per_question: int = Field(default=2, ge=0)
-    min_questions_before_close: int = Field(default=3, ge=0)
+    model_config = ConfigDict(extra="forbid")
+
+    max_minutes: float = Field(default=15.0, gt=0, le=240, allow_inf_nan=False)
+    max_turns: int = Field(default=30, ge=4, le=200)
+    max_probes_per_question: int = Field(default=2, ge=0, le=10)
+    min_questions_before_close: int = Field(default=3, ge=0, le=50)
     confirm_understanding: bool = True
     # A participant who walks away for an hour has not spent an hour of the
     # interview: each silence counts for at most this many seconds.
-    idle_gap_cap_seconds: float = Field(default=300.0, gt=0)
-    max_answer_chars_for_model: int = Field(default=4000, ge=200)
-    window_messages: int = Field(default=6, ge=2)
+    idle_gap_cap_seconds: float = Field(
+        default=300.0, gt=0, le=3600, allow_inf_nan=False
+    )
+    max_answer_chars_for_model: int = Field(default=4000, ge=200, le=100_000)
+    window_messages: int = Field(default=6, ge=2, le=100)
 
 
 class Guide(BaseModel):
@@ -149,6 +153,7 @@ class InterviewState(BaseModel):
     running_summary: list[str] = Field(default_factory=list)
     recap: str | None = None
     recap_correction: str | None = None
+    awaiting_correction: bool = False
     contact_ok: bool | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0

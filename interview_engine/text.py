@@ -75,14 +75,24 @@ _EXAMPLE_CUES = re.compile(
     r"june|july|august|september|october|november|december))\b|\d"
 )
 
+# Instructions aimed at the interviewer. Each alternative needs a directive
+# ("ignore ...", "print your ...", "enter ... mode"), so that answers which
+# merely mention a prompt or say "you are now the third person" pass.
 _INJECTION = re.compile(
-    r"(ignore|disregard|forget) (all |any )?(of )?(your |the |previous |prior |"
-    r"above )+(instructions|rules|prompt|guidelines)|system prompt|"
-    r"(admin|developer|debug|god) mode|you are now|jailbreak|"
-    r"reveal (your|the) (instructions|prompt|rules)|"
-    r"print (your|the) (instructions|prompt|rules)|act as (an? )?(admin|system)",
+    r"\b(ignore|disregard|forget|override) (all |any )?(of )?(your |the |my |previous "
+    r"|prior |above |earlier |these )+(instructions|rules|prompt|guidelines|"
+    r"directions)\b"
+    r"|\b(print|reveal|show|repeat|output|display|tell me|give me|what (is|are)|"
+    r"what s) (me )?(your|the) (system prompt|instructions|rules|initial prompt|"
+    r"hidden prompt|guidelines)\b"
+    r"|\byou are now (in )?(an? )?(admin|developer|debug|god|unrestricted|"
+    r"jailbroken|root)( mode)?\b"
+    r"|\b(enter|enable|activate|switch to|turn on) (admin|developer|debug|god) mode\b"
+    r"|\bjailbreak\b|\bact as (an? )?(admin|system|root|developer)\b"
+    r"|^\s*(system|assistant)\s*:",
     re.IGNORECASE,
 )
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 
 
 def normalise_space(text: str) -> str:
@@ -170,9 +180,17 @@ def emotions(text: str) -> list[str]:
 
 
 def is_vague(text: str) -> bool:
-    """Tell whether an answer is too short or too vague to move on from."""
+    """Tell whether an answer is too short or too vague to move on from.
+
+    Chinese, Japanese and Korean are written without spaces between words,
+    so there the length in characters counts instead of the word count.
+    """
     plain = normalise_space(re.sub(r"[^\w\s']", " ", text.lower()))
-    return len(words(text)) < 6 or bool(_VAGUE_ANSWERS.match(plain))
+    if _VAGUE_ANSWERS.match(plain):
+        return True
+    if len(_CJK.findall(text)) >= 12:
+        return False
+    return len(words(text)) < 6
 
 
 def has_example(text: str) -> bool:
@@ -188,29 +206,42 @@ def looks_like_injection(text: str) -> bool:
 def salient_phrase(text: str, *, max_words: int = 4) -> str | None:
     """Pick a short phrase from an answer to reflect back ("you mentioned X").
 
-    The phrase is the longest run of content words (no stop words) of two to
-    `max_words` words, taken verbatim from the answer.
+    The phrase is the longest run of two to `max_words` consecutive content
+    words (no stop words, no numbers or symbols in between), cut verbatim
+    from the answer, so the participant reads words they wrote together.
     """
-    best: list[str] = []
-    current: list[str] = []
+    best: tuple[int, int, int] = (0, 0, 0)  # word count, start, end
+    run: list[re.Match[str]] = []
+
+    def close_run() -> None:
+        nonlocal best
+        if len(run) > best[0]:
+            best = (len(run), run[0].start(), run[-1].end())
+
+    previous_end = 0
     for match in _WORD.finditer(text):
-        token = match.group(0)
-        lower = token.lower()
-        if lower in ENGLISH_STOP_WORDS or len(lower) < 3 or lower == "xxxx":
-            if len(current) > len(best):
-                best = current
-            current = []
-            continue
-        current.append(token)
-        if len(current) == max_words:
-            if len(current) > len(best):
-                best = current
-            current = []
-    if len(current) > len(best):
-        best = current
-    if len(best) < 2:
+        token = match.group(0).lower()
+        gap = text[previous_end : match.start()]
+        previous_end = match.end()
+        joined = not run or gap.strip(" ") == ""
+        if (
+            token in ENGLISH_STOP_WORDS
+            or len(token) < 3
+            or token == "xxxx"
+            or not joined
+        ):
+            close_run()
+            run = []
+            if token in ENGLISH_STOP_WORDS or len(token) < 3 or token == "xxxx":
+                continue
+        run.append(match)
+        if len(run) == max_words:
+            close_run()
+            run = []
+    close_run()
+    if best[0] < 2:
         return None
-    return " ".join(best)
+    return text[best[1] : best[2]]
 
 
 _NOTHING_MORE = re.compile(

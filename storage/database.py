@@ -18,8 +18,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -78,18 +80,38 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
-        parsed = make_url(url)
+        try:
+            parsed = make_url(url)
+        except ArgumentError as error:
+            raise DatabaseError(
+                f"Invalid database URL {url!r}. Use for example "
+                "sqlite+aiosqlite:///perspective.db or "
+                "postgresql+asyncpg://user:password@host/database."
+            ) from error
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         connect_args: dict[str, Any] = {}
         if self.is_sqlite:
             database = parsed.database or ""
             if database and database != ":memory:":
-                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                folder = Path(database).expanduser().parent
+                if not folder.is_dir():
+                    raise DatabaseError(
+                        f"The folder {folder} for the database does not exist. "
+                        "Create it first, or check the path for a typo."
+                    )
             # aiosqlite's own timeout; busy_timeout above covers the C level.
             connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
-        self.engine: AsyncEngine = create_async_engine(
-            url, echo=echo, connect_args=connect_args, pool_pre_ping=not self.is_sqlite
-        )
+        try:
+            self.engine: AsyncEngine = create_async_engine(
+                url,
+                echo=echo,
+                connect_args=connect_args,
+                pool_pre_ping=not self.is_sqlite,
+            )
+        except (ArgumentError, ImportError) as error:
+            raise DatabaseError(
+                f"Cannot use the database URL {self.safe_url}: {error}"
+            ) from error
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _enable_sqlite_pragmas)
         self._sessions = async_sessionmaker(
@@ -109,8 +131,13 @@ class Database:
     async def upgrade(self) -> None:
         """Apply every migration that this database has not had yet."""
         config = alembic_config(self.url)
-        async with self.engine.begin() as connection:
-            await connection.run_sync(_upgrade, config)
+        try:
+            async with self.engine.begin() as connection:
+                await connection.run_sync(_upgrade, config)
+        except (SQLAlchemyError, CommandError) as error:
+            raise DatabaseError(
+                f"Migrating the database at {self.safe_url} failed: {error}"
+            ) from error
         log.info("database migrated to the latest schema: %s", self.safe_url)
 
     async def prepare(self) -> None:
@@ -121,18 +148,37 @@ class Database:
         several bot processes may share it: the operator runs
         ``perspective db upgrade`` once instead.
         """
-        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-        async with self.engine.connect() as connection:
-            has_tables, revision = await connection.run_sync(_current_revision)
-        if revision == head:
-            return
-        if not has_tables:
-            log.info("new database, creating the schema: %s", self.safe_url)
-            await self.upgrade()
-            return
+        scripts = ScriptDirectory.from_config(alembic_config())
+        head = scripts.get_current_head()
+        try:
+            async with self.engine.connect() as connection:
+                has_tables, revision = await connection.run_sync(_current_revision)
+            if revision == head:
+                return
+            if not has_tables:
+                log.info("new database, creating the schema: %s", self.safe_url)
+                await self.upgrade()
+                return
+        except SQLAlchemyError as error:
+            raise DatabaseError(
+                f"Cannot open the database at {self.safe_url}: "
+                f"{getattr(error, 'orig', None) or error}. Check that the path points "
+                "to a Perspective database (SQLite) and that it is writable."
+            ) from error
+        known = {script.revision for script in scripts.walk_revisions()}
+        if revision is None:
+            raise MigrationRequiredError(
+                f"The database at {self.safe_url} has tables but no schema version, "
+                "so it was not created by Perspective. Use another database file."
+            )
+        if revision not in known:
+            raise MigrationRequiredError(
+                f"The database at {self.safe_url} was created by a newer version of "
+                f"Perspective (schema {revision}). Upgrade the bot to use it."
+            )
         raise MigrationRequiredError(
             f"The database at {self.safe_url} is at schema revision "
-            f"{revision or 'none'}, but this version of the bot needs {head}. "
+            f"{revision}, but this version of the bot needs {head}. "
             "Run `perspective db upgrade` once, then start the bot again."
         )
 

@@ -109,9 +109,17 @@ async def find_participant(
 
 
 async def open_interview_for_user(
-    session: AsyncSession, platform: str, workspace_id: str, platform_user_id: str
+    session: AsyncSession,
+    platform: str,
+    workspace_id: str,
+    platform_user_id: str,
+    channel_id: str,
 ) -> Interview | None:
-    """Return the user's most recent active or paused interview, if any."""
+    """Return the user's most recent active or paused interview in a channel.
+
+    The channel matters: in the terminal each study has its own channel, so
+    an answer typed in one study's chat never reaches another study.
+    """
     result = await session.exec(
         select(Interview)
         .join(Participant, col(Participant.id) == col(Interview.participant_id))
@@ -119,6 +127,7 @@ async def open_interview_for_user(
             Participant.platform == platform,
             Participant.workspace_id == workspace_id,
             Participant.platform_user_id == platform_user_id,
+            Interview.channel_id == channel_id,
             col(Interview.status).in_([InterviewStatus.ACTIVE, InterviewStatus.PAUSED]),
         )
         .order_by(col(Interview.updated_at).desc())

@@ -12,7 +12,7 @@ from typing import Any
 from bot.config import Settings
 from bot.context import AppContext, open_context
 from interview_engine import start_interview, take_message
-from interview_engine.models import ConversationMessage, Guide, Turn, TurnKind
+from interview_engine.models import ConversationMessage, Guide, Phase, Turn, TurnKind
 from interview_engine.providers.base import Provider
 from interview_engine.providers.openai import OpenAIProvider, OpenAISettings
 from tests.fakes.openai_server import FakeOpenAI, Reply
@@ -57,8 +57,10 @@ async def run_interview(
     *,
     clock: Clock | None = None,
     seconds_per_answer: float = 20.0,
+    until: Phase | None = None,
 ) -> Transcript:
-    """Start an interview and feed answers until they run out or it ends."""
+    """Start an interview and feed answers until they run out, it ends, or it
+    reaches the phase `until`."""
     clock = clock or Clock()
     transcript = Transcript()
     turn = await start_interview(guide, now=clock.now)
@@ -67,7 +69,7 @@ async def run_interview(
         ConversationMessage(role="interviewer", text=m.text) for m in turn.messages
     ]
     for answer in answers:
-        if turn.finished:
+        if turn.finished or (until is not None and turn.state.phase == until):
             break
         turn = await take_message(
             guide,

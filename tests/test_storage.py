@@ -10,6 +10,8 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -17,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from storage import (
     Database,
+    DatabaseError,
     Interview,
     MigrationRequiredError,
     Participant,
@@ -94,13 +97,47 @@ async def test_sqlite_connection_settings(database_url: str) -> None:
     assert foreign_keys == 1
 
 
-async def test_outdated_database_refused(database_url: str) -> None:
+async def test_foreign_database_refused(database_url: str) -> None:
     db = Database(database_url)
     async with db.engine.begin() as connection:
         await connection.execute(text("CREATE TABLE studies (id INTEGER PRIMARY KEY)"))
-    with pytest.raises(MigrationRequiredError, match="perspective db upgrade"):
+    with pytest.raises(MigrationRequiredError, match="not created by Perspective"):
         await db.prepare()
     await db.close()
+
+
+async def test_newer_database_refused(database_url: str) -> None:
+    db = Database(database_url)
+    await db.prepare()
+    async with db.engine.begin() as connection:
+        await connection.execute(text("UPDATE alembic_version SET version_num='9999'"))
+    with pytest.raises(MigrationRequiredError, match="newer version"):
+        await db.prepare()
+    await db.close()
+
+
+@pytest.mark.parametrize(
+    ("make_url", "message"),
+    [
+        (lambda folder: "not a url at all", "Invalid database URL"),
+        (lambda folder: f"sqlite+aiosqlite:///{folder}/missing/x.db", "does not exist"),
+    ],
+)
+async def test_bad_database_location(
+    tmp_path: Path, make_url: Any, message: str
+) -> None:
+    with pytest.raises(DatabaseError, match=message):
+        Database(make_url(tmp_path))
+
+
+async def test_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "thesis.txt"
+    path.write_text("my thesis, not a database\n" * 100)
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    with pytest.raises(DatabaseError, match="Cannot open the database"):
+        await db.prepare()
+    await db.close()
+    assert path.read_text().startswith("my thesis")
 
 
 async def test_times_read_back_aware(database: Database) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -19,7 +20,8 @@ import discord
 import yarl
 from discord import app_commands
 
-from adapters.base import InboundMessage, InterviewReply, TextReply
+from adapters import texts
+from adapters.base import InboundMessage, InterviewReply, InvitationReply, TextReply
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.render import ANSWER_PREFIX, START_PREFIX
 from adapters.errors import DeliveryError, RecipientUnreachableError
@@ -29,7 +31,7 @@ from bot.context import AppContext
 from bot.errors import ConfigError, NotFoundError
 from bot.services.conversation import StoredReply
 from interview_engine.models import ParticipantExperience
-from storage import Participant, Study, StudyStatus
+from storage import Interview, Participant, Study, StudyStatus
 
 log = logging.getLogger(__name__)
 
@@ -308,8 +310,6 @@ class DiscordBot:
                 await self.deliver(await conversations.respond(interview_id))
 
     async def _is_discord_interview(self, interview_id: int) -> bool:
-        from storage import Interview
-
         async with self.context.database.session() as session:
             interview = await session.get(Interview, interview_id)
         return interview is not None and interview.platform == "discord"
@@ -379,8 +379,6 @@ class DiscordBot:
         )
 
     async def welcome_stranger(self, message: discord.Message) -> None:
-        import time
-
         participants = self.context.participants
         user_id = str(message.author.id)
         pending = await participants.pending("discord", DM_WORKSPACE, user_id)
@@ -392,17 +390,12 @@ class DiscordBot:
         if time.monotonic() - last < STRANGER_REPLY_SECONDS:
             return
         self._explained[message.author.id] = time.monotonic()
-        text = (
-            "Hi! I'm Perspective, the support team's research assistant. I interview "
-            "people who take part in a study, and you're not part of one right now."
-        )
+        text = texts.STRANGER
         open_studies = await participants.open_studies()
         if open_studies:
-            text += " These studies are open to anyone, if you'd like to take part:"
+            text += texts.OPEN_STUDIES
         channel = str(message.channel.id)
         await self.adapter.post_to_channel(channel, TextReply(text))
-        from adapters.base import InvitationReply
-
         for study in open_studies[:3]:
             await self.adapter.post_to_channel(
                 channel,
@@ -418,11 +411,11 @@ class DiscordBot:
         if started.status == "already_completed":
             await self.adapter.post_to_channel(
                 channel_id,
-                TextReply("You've already completed this interview. Thank you!"),
+                TextReply(texts.ALREADY_COMPLETED),
             )
         elif started.status == "study_closed":
             await self.adapter.post_to_channel(
-                channel_id, TextReply("This study has closed.")
+                channel_id, TextReply(texts.STUDY_CLOSED)
             )
         elif started.status == "resumed":
             last = await self.context.conversations.last_interviewer_message(
@@ -430,7 +423,7 @@ class DiscordBot:
             )
             await self.adapter.post_to_channel(
                 channel_id,
-                TextReply("You have an interview in progress. Where we left off:"),
+                TextReply(texts.IN_PROGRESS),
             )
             if last is not None:
                 await self.adapter.post_to_channel(channel_id, InterviewReply(last))
@@ -454,10 +447,7 @@ class DiscordBot:
         )
         experience = ParticipantExperience.model_validate(study.experience)
         if participant is None and experience.require_known_participants:
-            return (
-                "This study is by invitation only, and you're not on its list. If you "
-                "think you should be, contact the team that runs it."
-            )
+            return texts.INVITATION_ONLY
         participant = await participants.ensure(
             study,
             platform="discord",

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.app.async_app import AsyncApp
 
-from adapters.base import InboundMessage, InvitationReply, TextReply
+from adapters import texts
+from adapters.base import InboundMessage, InterviewReply, InvitationReply, TextReply
 from adapters.errors import DeliveryError
 from adapters.slack.blocks import (
     ANSWER_ACTION_PREFIX,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WORKING_REACTION = "hourglass_flowing_sand"
+
 # A stranger who keeps writing gets the explanation at most this often.
 STRANGER_REPLY_SECONDS = 600
 
@@ -113,14 +115,10 @@ class DirectMessages:
             return
         self._explained[inbound.user_id] = time.monotonic()
         adapter = self.bot.adapter
-        text = (
-            "Hi! I'm Perspective, the support team's research assistant. I interview "
-            "people who take part in a study, and you're not part of one right now, "
-            "so there is nothing for you to do."
-        )
+        text = texts.STRANGER
         open_studies = await participants.open_studies()
         if open_studies:
-            text += " These studies are open to anyone, if you'd like to take part:"
+            text += texts.OPEN_STUDIES
         await adapter.post_to_channel(inbound.channel_id, TextReply(text))
         for study in open_studies[:3]:
             await adapter.post_to_channel(
@@ -138,22 +136,19 @@ class DirectMessages:
         if started.status == "already_completed":
             await adapter.post_to_channel(
                 channel_id,
-                TextReply("You've already completed this interview. Thank you!"),
+                TextReply(texts.ALREADY_COMPLETED),
             )
         elif started.status == "study_closed":
             await adapter.post_to_channel(
                 channel_id,
-                TextReply("This study has closed, so there is nothing to do."),
+                TextReply(texts.STUDY_CLOSED),
             )
         elif started.status == "resumed":
             last = await self.bot.context.conversations.last_interviewer_message(
                 started.interview_id or 0
             )
-            note = "You have an interview in progress. Here is where we left off:"
-            await adapter.post_to_channel(channel_id, TextReply(note))
+            await adapter.post_to_channel(channel_id, TextReply(texts.IN_PROGRESS))
             if last is not None:
-                from adapters.base import InterviewReply
-
                 await adapter.post_to_channel(channel_id, InterviewReply(last))
         else:
             await self.bot.deliver(started.replies)
@@ -171,10 +166,7 @@ class DirectMessages:
         participant = await participants.find(study, "slack", team_id, user_id)
         experience = ParticipantExperience.model_validate(study.experience)
         if participant is None and experience.require_known_participants:
-            return (
-                "This study is by invitation only, and you're not on its list. If you "
-                "think you should be, contact the team that runs it."
-            )
+            return texts.INVITATION_ONLY
         info = await bot.adapter.lookup_user(user_id)
         if not info.reachable:
             return "I can't send you direct messages, so I can't interview you."

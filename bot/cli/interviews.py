@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
+import threading
 import uuid
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from adapters.base import InboundMessage, InterviewReply
 from adapters.console import ConsoleAdapter, local_user_id, summary_renderable
 from adapters.markdown import transcript_markdown
-from bot.cli.common import console, fail, run, settings_for
+from bot.cli.common import console, fail, options, run, settings_for
 from bot.cli.studies import StudyArg, print_plan
 from bot.config import Settings, load_settings
 from bot.context import AppContext, app_context
@@ -40,6 +43,39 @@ async def _show(
     return ended
 
 
+class LineReader:
+    """Read terminal lines in a daemon thread, as bytes decoded leniently.
+
+    A daemon thread lets Ctrl-C end the program at once (a thread blocked in
+    input() would keep it alive until Enter), and decoding with replacement
+    means bytes that are not UTF-8 arrive as U+FFFD instead of crashing.
+    """
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        stream = getattr(sys.stdin, "buffer", None)
+        while True:
+            raw = stream.readline() if stream is not None else sys.stdin.readline()
+            if not raw:
+                self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
+                return
+            line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, line.rstrip("\r\n"))
+
+    async def next_line(self) -> str | None:
+        """Return the next line, or None at end of input (Ctrl-D)."""
+        return await self._queue.get()
+
+
+def console_channel(study: Study) -> str:
+    """Each study gets its own terminal channel, so answers cannot cross over."""
+    return f"console-study-{study.id}"
+
+
 async def chat_session(
     context: AppContext,
     study_reference: str,
@@ -51,6 +87,8 @@ async def chat_session(
     """Interview the person at the terminal; Ctrl-D leaves it to resume later."""
     study = await context.studies.get(study_reference)
     user_id = local_user_id()
+    channel = console_channel(study)
+    existing = await context.participants.find(study, "console", "local", user_id)
     participant = await context.participants.ensure(
         study,
         platform="console",
@@ -59,14 +97,16 @@ async def chat_session(
         display_name=name or "",
         segment=segment,
     )
-    started = await context.conversations.start(
-        study, participant, channel_id="console"
-    )
+    started = await context.conversations.start(study, participant, channel_id=channel)
     if started.status == "study_closed":
         fail(f"Study {study.id} is closed. Reopen it with `perspective study reopen`.")
     if started.status == "already_completed":
         console.print("You have already completed this interview. Thank you!")
         return
+    if started.status == "started" and existing is not None and existing.opted_out_at:
+        console.print(
+            "[dim]You opted out earlier; answering now opts you back in.[/dim]"
+        )
     if started.status == "resumed" and started.interview_id is not None:
         console.print("[dim]Resuming your interview where you left off.[/dim]")
         last = await context.conversations.last_interviewer_message(
@@ -79,10 +119,11 @@ async def chat_session(
             return
     if await _show(context, adapter, started.replies):
         return
+    reader = LineReader()
     while True:
-        try:
-            line = await asyncio.to_thread(console.input, "[bold]you>[/bold] ")
-        except EOFError:
+        console.print("[bold]you>[/bold] ", end="")
+        line = await reader.next_line()
+        if line is None:
             console.print(
                 "\nYour answers are saved. "
                 f"Run `perspective chat {study.id}` to continue."
@@ -93,7 +134,7 @@ async def chat_session(
                 platform="console",
                 workspace_id="local",
                 user_id=user_id,
-                channel_id="console",
+                channel_id=channel,
                 text=line,
                 message_id=uuid.uuid4().hex,
             )
@@ -115,6 +156,9 @@ def chat(
     segment: Annotated[str | None, typer.Option(help="Your segment label.")] = None,
 ) -> None:
     """Be interviewed in the terminal (stop, pause and skip work here too)."""
+    if not options(ctx).verbose:
+        # Provider warnings would land in the middle of the conversation.
+        logging.getLogger("interview_engine").setLevel(logging.ERROR)
 
     async def work() -> None:
         async with app_context(settings_for(ctx)) as context:
@@ -232,12 +276,23 @@ def transcript(
 
 
 def demo(
+    ctx: typer.Context,
     database: Annotated[
-        Path, typer.Option(help="SQLite file for the demo; it is recreated.")
-    ] = Path("perspective-demo.db"),
+        Path | None,
+        typer.Option(
+            help="SQLite file for the demo (default perspective-demo.db); an "
+            "earlier demo file is replaced, any other file is left alone."
+        ),
+    ] = None,
 ) -> None:
     """Run a whole study offline: plan, simulated interviews, summary."""
-    console.rule("Perspective demo: a research study on embedded defaults")
+    global_database = options(ctx).database
+    if database is None and global_database and "://" not in global_database:
+        database = Path(global_database)
+    database = database or Path("perspective-demo.db")
+    console.rule(
+        "Perspective demo: one research study, offline, in a local SQLite file"
+    )
     progress = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -276,10 +331,10 @@ def demo(
     console.print(
         f"Demo finished in {result.seconds:.1f} s. The data is in {database}; "
         f"explore it with, for example:\n"
-        f"  perspective --database {database} study show {result.study.id}\n"
-        f"  perspective --database {database} ask {result.study.id} "
+        f"  .venv/bin/perspective --database {database} study show {result.study.id}\n"
+        f"  .venv/bin/perspective --database {database} ask {result.study.id} "
         '"what did agents say about notes?"\n'
-        f"  perspective --database {database} chat {result.study.id}"
+        f"  .venv/bin/perspective --database {database} chat {result.study.id}"
     )
 
 

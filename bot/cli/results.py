@@ -10,7 +10,7 @@ from rich.markdown import Markdown
 
 from adapters.console import summary_renderable
 from adapters.markdown import answer_markdown
-from bot.cli.common import console, run, settings_for
+from bot.cli.common import console, fail, run, settings_for
 from bot.cli.studies import StudyArg
 from bot.context import app_context
 from bot.export import FORMATS, ExportFormat, export_study
@@ -50,6 +50,9 @@ def ask(
     question: Annotated[str, typer.Argument(help="Your question, in quotes.")],
 ) -> None:
     """Ask a free-form question of the interview data."""
+    if not question.strip():
+        console.print("The question is empty: write it in quotes after the study.")
+        raise typer.Exit(2)
 
     async def work() -> AnswerReport:
         async with app_context(settings_for(ctx)) as context:
@@ -82,5 +85,10 @@ def export(
 
     study_id, text = run(work())
     path = output or Path(f"study-{study_id}.{export_format}")
-    path.write_text(text, encoding="utf-8")
+    if path.is_dir():
+        fail(f"{path} is a folder; give a file name inside it.")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        fail(f"Could not write {path}: {error.strerror or error}. Choose another path.")
     console.print(f"Wrote {path} ({len(text.encode())} bytes).")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -52,14 +53,21 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
 # Replies to one batch of answers; more answers arriving while the model
 # works are taken in the next round, up to this many rounds per call.
 MAX_ROUNDS = 5
 
 
 def clean_text(text: str) -> str:
-    """Make text storable everywhere: PostgreSQL rejects NUL characters."""
-    return text.replace("\x00", "\ufffd")
+    """Make text storable everywhere.
+
+    PostgreSQL rejects NUL characters, and a lone surrogate (from a broken
+    JSON escape such as \\ud800) cannot be encoded as UTF-8 at all; both
+    become U+FFFD, the replacement character.
+    """
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,10 @@ class StoredReply:
 
 @dataclass(frozen=True)
 class StartResult:
-    status: Literal["started", "resumed", "already_completed", "study_closed"]
+    """What `start` did; "busy" means another study's interview is open in
+    the same channel, and `interview_id` is that other interview."""
+
+    status: Literal["started", "resumed", "already_completed", "study_closed", "busy"]
     interview_id: int | None
     replies: list[StoredReply]
 
@@ -123,7 +134,11 @@ class ConversationService:
                     )
                     return AcceptResult(status="duplicate")
             interview = await queries.open_interview_for_user(
-                session, inbound.platform, inbound.workspace_id, inbound.user_id
+                session,
+                inbound.platform,
+                inbound.workspace_id,
+                inbound.user_id,
+                inbound.channel_id,
             )
             if interview is None:
                 await session.commit()
@@ -160,10 +175,16 @@ class ConversationService:
         one; one who completed the study is not interviewed twice.
         """
         assert study.id is not None and participant.id is not None
-        if study.status == StudyStatus.CLOSED:
-            return StartResult("study_closed", None, [])
         async with self.database.session() as session:
             existing = await queries.interview_for_participant(session, participant.id)
+            elsewhere = await queries.open_interview_for_user(
+                session,
+                participant.platform,
+                participant.workspace_id,
+                participant.platform_user_id,
+                channel_id,
+            )
+        # An open interview may finish even after its study was closed.
         if existing is not None and existing.status in (
             InterviewStatus.ACTIVE,
             InterviewStatus.PAUSED,
@@ -171,6 +192,11 @@ class ConversationService:
             return StartResult("resumed", existing.id, [])
         if existing is not None and existing.status == InterviewStatus.COMPLETED:
             return StartResult("already_completed", existing.id, [])
+        if study.status == StudyStatus.CLOSED:
+            return StartResult("study_closed", None, [])
+        if elsewhere is not None:
+            # One DM cannot carry two interviews: answers would be ambiguous.
+            return StartResult("busy", elsewhere.id, [])
 
         turn = await start_interview(
             guide_of(study),

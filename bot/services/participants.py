@@ -6,9 +6,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from bot.errors import InvalidInputError
 from storage import Database, Participant, Study, queries
 
 log = logging.getLogger(__name__)
+
+MAX_LABEL_CHARS = 100
 
 
 class ParticipantService:
@@ -75,8 +78,17 @@ class ParticipantService:
 
         Values given here update an existing participant; values left as
         None keep what is stored.
+
+        Raises:
+            InvalidInputError: A name or segment longer than 100 characters.
         """
         assert study.id is not None
+        for label, value in (("name", display_name), ("segment", segment or "")):
+            if len(value) > MAX_LABEL_CHARS or "\n" in value:
+                raise InvalidInputError(
+                    f"The {label} must be one line of at most {MAX_LABEL_CHARS} "
+                    f"characters; got {len(value)}."
+                )
         async with self.database.session() as session:
             participant = await queries.find_participant(
                 session, study.id, platform, workspace_id, user_id

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 _JOIN_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 MAX_TITLE_CHARS = 200
+MAX_QUESTION_CHARS = 1000
 
 
 def new_join_code() -> str:
@@ -89,6 +90,11 @@ class StudyService:
         owner_id: str = "local",
     ) -> Study:
         """Draft a plan for the question and store a new study with it."""
+        if len(research_question) > MAX_QUESTION_CHARS:
+            raise InvalidInputError(
+                f"The research question is {len(research_question)} characters long; "
+                f"keep it under {MAX_QUESTION_CHARS} and put detail in the plan."
+            )
         try:
             drafted = await plans.draft_plan(research_question, self.provider)
         except PlanError as error:
@@ -129,7 +135,7 @@ class StudyService:
         text = str(reference).strip().lstrip("#")
         async with self.database.session() as session:
             study = None
-            if text.isdigit():
+            if text.isascii() and text.isdigit() and len(text) <= 18:
                 study = await queries.study_by_id(session, int(text))
             if study is None and text:
                 study = await queries.study_by_join_code(session, text.lower())
@@ -197,6 +203,7 @@ class StudyService:
                     )
                 study.title = cleaned
             if research_type is not None:
+                old_type = plan.research_type.value
                 try:
                     plan.research_type = ResearchType(research_type.lower())
                 except ValueError as error:
@@ -205,6 +212,16 @@ class StudyService:
                         f"Unknown research type “{research_type}”: "
                         f"use one of {choices}."
                     ) from error
+                # A drafted description names the type in its first words.
+                for article in ("An", "A"):
+                    prefix = f"{article} {old_type} study"
+                    if description is None and plan.description.startswith(prefix):
+                        new_type = plan.research_type.value
+                        new_article = "An" if new_type[0] in "aeiou" else "A"
+                        plan.description = (
+                            f"{new_article} {new_type} study"
+                            + plan.description[len(prefix) :]
+                        )
             if description is not None:
                 plan.description = " ".join(description.split())
             if target_participants is not None:

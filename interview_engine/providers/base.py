@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Generic, Literal, Protocol, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from interview_engine.models import (
     ConversationMessage,
@@ -43,6 +44,14 @@ class TurnProposal(BaseModel):
     acknowledgement: str = ""
     message: str = ""
     language: str | None = None
+
+    @field_validator("language")
+    @classmethod
+    def _language_code(cls, value: str | None) -> str | None:
+        """Keep only something shaped like an ISO 639 code; drop anything else."""
+        if value is None or not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z]{2})?", value):
+            return None
+        return value
 
 
 class TurnRequest(BaseModel):

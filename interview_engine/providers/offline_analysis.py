@@ -69,8 +69,8 @@ SIGNALS: tuple[Signal, ...] = (
     _signal(
         "re-explain",
         "had to re-explain their issue",
-        r"\b(re-?explain\w*|explain\w* (it|this|that|everything|my \w+) (all )?"
-        r"(over )?again|repeat(ed|ing)? (myself|my \w+|the same|it)|start(ed)? "
+        r"\b(re-?explain\w*|explain\w* (\w+ ){0,3}(all )?(over )?again|"
+        r"repeat(ed|ing)? (myself|my \w+|the same|it)|start(ed)? "
         r"(all )?over|from scratch|over and over|again and again|same "
         r"(information|story|details|documents|questions)|(multiple|several|"
         r"many|numerous|countless) times)\b",
@@ -93,7 +93,8 @@ SIGNALS: tuple[Signal, ...] = (
         "described long waits, delays or no response",
         r"\b(on hold|hold times?|wait(ed|ing)?|still (have not|haven't|no|not)|"
         r"no (response|reply|answer|update)|never (heard|received|got|responded)|"
-        r"took (forever|so long|too long|weeks|months)|delay(s|ed)?|weeks|months)\b",
+        r"took (forever|so long|too long|weeks|months)|delay(s|ed)?|"
+        r"(for|several|many|two|three|four) (weeks|months)|(weeks|months) later)\b",
         "Set response-time expectations and keep them",
         "Tell customers when they will hear back, and send an update before "
         "that time even when there is no news.",
@@ -129,9 +130,13 @@ SIGNALS: tuple[Signal, ...] = (
     _signal(
         "context",
         "said case notes or history were missing or unused",
-        r"\b(notes?|case history|account history|context|no record|"
-        r"(didn'?t|did not|never) (read|check|see|have) (the|my|any) \w+|lost "
-        r"(my|the) (file|case|information|documents|paperwork))\b",
+        r"\b((notes|history|context|file) (was|were|is|are) (missing|lost|wrong|"
+        r"incomplete|empty)|(didn't|did not|never|couldn't|could not|can't|cannot) "
+        r"(read|see|check|find|open) (the|my|any|our|their|previous)( \w+)? "
+        r"(notes|history|file|case notes|case history|ticket)|"
+        r"no (record|notes|history) of|"
+        r"(nobody|no one) (read|checked|looked at) (the|my|our) (notes|history|file)|"
+        r"lost (my|the) (file|case|information|documents|paperwork))\b",
         "Make case notes easy to write and to read",
         "Show the case history at the top of every agent's screen, and ask "
         "for a two-line summary at each handoff.",
@@ -139,14 +144,38 @@ SIGNALS: tuple[Signal, ...] = (
 )
 
 
+# A negation shortly before a match turns it around: "there was no delay",
+# "I was not transferred", "it was never escalated".
+_NEGATION = re.compile(
+    r"\b(no|not|never|without|nobody|no one|none|hardly|didn't|didn t|did not|"
+    r"wasn't|wasn t|weren't|weren t|don't|don t|doesn't|doesn t|haven't|haven t|"
+    r"hasn't|hasn t|isn't|isn t|aren't|aren t|won't|couldn't)\b[^.!?;]{0,25}$",
+    re.IGNORECASE,
+)
+
+
+def signal_found(signal: Signal, text: str) -> bool:
+    """Tell whether a signal appears in text with no negation just before it."""
+    for match in signal.pattern.finditer(text):
+        before = text[max(0, match.start() - 40) : match.start()]
+        if not _NEGATION.search(before):
+            return True
+    return False
+
+
 def code_signals(interviews: list[InterviewText]) -> dict[int, list[str]]:
     """Return the signal keys found in each interview's participant text."""
     codes: dict[int, list[str]] = {}
     for interview in interviews:
-        text = interview.participant_text
-        codes[interview.interview_id] = [
-            signal.key for signal in SIGNALS if signal.pattern.search(text)
-        ]
+        found: list[str] = []
+        for signal in SIGNALS:
+            if any(
+                signal_found(signal, sentence)
+                for _question, answer in interview.answers
+                for sentence in sentences(answer)
+            ):
+                found.append(signal.key)
+        codes[interview.interview_id] = found
     return codes
 
 
@@ -161,7 +190,7 @@ def signal_quotes(interviews: list[InterviewText]) -> dict[str, list[QuoteCandid
                     quote.interview_id == interview.interview_id for quote in found
                 ):
                     continue
-                if signal.pattern.search(sentence):
+                if signal_found(signal, sentence):
                     found.append(
                         QuoteCandidate(
                             interview_id=interview.interview_id, text=sentence
@@ -388,9 +417,10 @@ def answer_offline(question: str, interviews: list[InterviewText]) -> AnswerDraf
             break
     return AnswerDraft(
         text=(
-            f"{len(matching)} of {len(interviews)} interviews say something close "
-            "to this question. These are the closest passages (offline mode "
-            "retrieves passages; it does not reason about them):"
+            f"{len(matching)} of {len(interviews)} interviews contain passages that "
+            "share words with the question; that is not a count of the answer. "
+            "The closest passages follow (offline mode finds passages; it does not "
+            "reason about them):"
         ),
         quotes=picked,
     )

@@ -8,8 +8,9 @@ from interview_engine.models import ResearchPlan, ResearchType
 from interview_engine.text import normalise_space, salient_phrase
 
 _ACTION = re.compile(
-    r"\b(improve|optimi[sz]e|reduce|speed up|simplify|fix|change|redesign|"
-    r"streamline|strengthen|make)\b\s+(?P<subject>.+?)"
+    r"\b(improve|optimi[sz]e|reduce|shorten|cut|lower|increase|raise|speed up|"
+    r"accelerate|simplify|fix|change|redesign|streamline|strengthen|prevent|"
+    r"avoid|support|handle|make)\b\s+(?P<subject>.+?)"
     r"(?:\s+(?:so that|so|in order to|to|and thereby)\s+(?P<goal>.+))?$",
     re.IGNORECASE,
 )
@@ -23,6 +24,19 @@ _NEEDS = re.compile(
     re.IGNORECASE,
 )
 _OWNER = re.compile(r"^(our|their|its|my|your)\s+", re.IGNORECASE)
+
+
+_MEASURE = re.compile(
+    r"^the (time|number|rate|cost|share|amount|percentage|volume|length|count)\b.*"
+    r"\b(?:in|of|for|on|during|at)\s+(?P<topic>[^,;]+)$",
+    re.IGNORECASE,
+)
+
+
+def _topic_of(subject: str) -> str:
+    """Turn a measure ("the time cases spend in escalation") into its topic."""
+    match = _MEASURE.match(subject)
+    return _clean_phrase(match.group("topic")) if match else subject
 
 
 def _clean_phrase(text: str) -> str:
@@ -39,7 +53,11 @@ def _research_type(question: str) -> ResearchType:
         return ResearchType.DISCOVERY
     if re.search(r"\b(new|ideas?|invent|design a|concepts?)\b", lower):
         return ResearchType.GENERATIVE
-    if re.search(r"\b(improve|optimi[sz]e|reduce|how well|work(s|ing)? well)\b", lower):
+    if re.search(
+        r"\b(improve|optimi[sz]e|reduce|shorten|cut|lower|speed up|how well|"
+        r"work(s|ing)? well)\b",
+        lower,
+    ):
         return ResearchType.EVALUATIVE
     return ResearchType.EXPLORATORY
 
@@ -63,7 +81,7 @@ def _subject_and_outcome(question: str) -> tuple[str, str]:
         else:
             outcome = default_outcome
         if subject:
-            return subject, outcome
+            return _topic_of(subject), outcome
     needs = _NEEDS.search(text)
     if needs:
         return _clean_phrase(needs.group("subject")), default_outcome

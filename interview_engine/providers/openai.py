@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -63,6 +64,7 @@ from interview_engine.providers.structured import parse_json_object, strict_json
 log = logging.getLogger(__name__)
 
 OutputMode = Literal["json_schema", "json_object", "text"]
+_LINK = re.compile(r"https?://|www\.|\b[a-z0-9-]+\.(com|net|org|io|ru|cn|xyz)\b", re.I)
 MODES: tuple[OutputMode, ...] = ("json_schema", "json_object", "text")
 M = TypeVar("M", bound=BaseModel)
 
@@ -305,6 +307,10 @@ class OpenAIProvider:
         for text in (proposal.message, proposal.acknowledgement):
             if leaks_instructions(text):
                 raise ProviderOutputError("the reply repeats the instructions")
+            # An interviewer has no reason to send links; a model that does
+            # may be repeating a participant's (or an attacker's) text.
+            if _LINK.search(text):
+                raise ProviderOutputError("the reply contains a link")
         return ProviderResult(value=proposal, usage=usage)
 
     async def recap(self, request: RecapRequest) -> ProviderResult[str]:
