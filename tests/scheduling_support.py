@@ -10,8 +10,12 @@ from sqlmodel import col, select
 from bot.context import AppContext
 from storage import (
     Database,
+    Interview,
+    InterviewStatus,
     Invitation,
     InvitationKind,
+    Message,
+    MessageRole,
     Notice,
     Participant,
     Study,
@@ -107,3 +111,46 @@ async def participant(database: Database, participant_id: int) -> Participant:
 
 def statuses(rows: Sequence[Invitation]) -> list[str]:
     return [row.status for row in rows]
+
+
+async def completed_interview(
+    database: Database,
+    study: Study,
+    person: Participant,
+    answer: str,
+    *,
+    completed_at: datetime,
+    recap: str = "",
+) -> Interview:
+    """Store an interview completed at a given time, with one answer."""
+    assert study.id is not None and person.id is not None
+    interview = Interview(
+        study_id=study.id,
+        participant_id=person.id,
+        platform=person.platform,
+        status=InterviewStatus.COMPLETED,
+        state={"recap": recap} if recap else {},
+        started_at=completed_at,
+        updated_at=completed_at,
+        completed_at=completed_at,
+    )
+    async with database.session() as session:
+        session.add(interview)
+        await session.flush()
+        assert interview.id is not None
+        session.add(
+            Message(
+                interview_id=interview.id,
+                role=MessageRole.INTERVIEWER,
+                text="What happened when your case was escalated?",
+                meta={"kind": "question"},
+            )
+        )
+        session.add(
+            Message(
+                interview_id=interview.id, role=MessageRole.PARTICIPANT, text=answer
+            )
+        )
+        await session.commit()
+        await session.refresh(interview)
+    return interview

@@ -74,15 +74,15 @@ async def set_digest(
         InvalidInputError: The channel, time zone or weekday is not valid.
     """
     platform, channel_id = _split_channel(channel, mode)
-    zone = time_zone or study.time_zone or "UTC"
-    cron = digest_cron(mode, at, weekday)
-    if cron is not None:
-        check_cron(cron, zone)
     if target is not None and target < 1:
         raise InvalidInputError(f"The target must be 1 or more, got {target}.")
     async with database.session() as session:
         stored = await session.get(Study, study.id)
         assert stored is not None
+        zone = time_zone or stored.time_zone or "UTC"
+        cron = digest_cron(mode, at, weekday)
+        if cron is not None:
+            check_cron(cron, zone)
         if stored.digest_mode != mode or stored.digest_since is None:
             stored.digest_since = now
         stored.digest_mode = mode
