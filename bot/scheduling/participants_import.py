@@ -77,7 +77,7 @@ def _column_name(header: str) -> str:
     return _ALIASES.get(name, name)
 
 
-def _parse_resolved_at(text: str, zone_name: str | None) -> datetime:
+def parse_resolved_at(text: str, zone_name: str | None) -> datetime:
     """Read a date or an ISO date and time; a naive value is local time."""
     zone = ZoneInfo(zone_name) if zone_name else UTC
     try:
@@ -118,7 +118,7 @@ def _parse_row(line: int, values: dict[str, str]) -> _Row:
         "segment": values.get("segment") or None,
         "case_type": values.get("case_type") or None,
         "resolution_outcome": values.get("outcome") or None,
-        "resolved_at": _parse_resolved_at(resolved, zone_name) if resolved else None,
+        "resolved_at": parse_resolved_at(resolved, zone_name) if resolved else None,
         "time_zone": zone_name,
     }
     attributes = {k: v for k, v in values.items() if k not in _KNOWN and v}
