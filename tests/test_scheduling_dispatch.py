@@ -15,7 +15,8 @@ from adapters.errors import (
 )
 from bot.config import SchedulerSettings
 from bot.context import AppContext
-from bot.scheduling.dispatch import DispatchState, dispatch_due
+from bot.scheduling.dispatch import dispatch_due
+from bot.scheduling.outcomes import DispatchState
 from storage import Invitation, InvitationKind, InvitationStatus, scheduling_queries
 from tests.recording_adapter import RecordingAdapter
 from tests.scheduling_support import (

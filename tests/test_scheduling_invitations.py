@@ -225,7 +225,7 @@ async def test_status_counts_with_reasons(
 
 
 async def _participants(context: AppContext, study):
-    from storage import scheduling_queries
+    from storage import outreach_queries
 
     async with context.database.session() as session:
-        return list(await scheduling_queries.participants_of(session, study.id))
+        return list(await outreach_queries.participants_of(session, study.id))

@@ -20,7 +20,14 @@ from bot.scheduling.digests import interview_texts
 from bot.scheduling.recurring import check_cron, latest_fire_time
 from bot.scheduling.send_times import add_local_days, zone_named
 from interview_engine.providers.offline_analysis import SIGNALS, code_signals
-from storage import Database, DigestMode, Notice, Study, scheduling_queries
+from storage import (
+    Database,
+    DigestMode,
+    Notice,
+    Study,
+    outreach_queries,
+    scheduling_queries,
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +105,8 @@ async def digest_text(
     """Write the digest of completions in (start, end] and the new themes."""
     assert study.id is not None
     async with database.session() as session:
-        period = await scheduling_queries.completed_since(session, study.id, start, end)
-        earlier = await scheduling_queries.completed_since(
-            session, study.id, None, start
-        )
+        period = await outreach_queries.completed_since(session, study.id, start, end)
+        earlier = await outreach_queries.completed_since(session, study.id, None, start)
         period_texts = await interview_texts(session, period)
         earlier_texts = await interview_texts(session, earlier)
     zone = zone_named(study.time_zone, "UTC")

@@ -31,6 +31,7 @@ from storage import (
     Notice,
     Participant,
     Study,
+    outreach_queries,
     queries,
     scheduling_queries,
 )
@@ -154,11 +155,11 @@ async def queue_interview_notes(database: Database, *, now: datetime) -> int:
     """Create the team-channel note of each newly completed interview."""
     created = 0
     async with database.session() as session:
-        for study in await scheduling_queries.studies_with_digests(session):
+        for study in await outreach_queries.studies_with_digests(session):
             if study.digest_mode != DigestMode.PER_INTERVIEW or study.id is None:
                 continue
             since = max(study.digest_since or now, now - NOTE_LOOKBACK)
-            rows = await scheduling_queries.completed_since(
+            rows = await outreach_queries.completed_since(
                 session, study.id, since - NOTE_LOOKBACK, now
             )
             rows = [r for r in rows if (r[0].completed_at or now) >= since]
@@ -185,7 +186,7 @@ async def queue_interview_notes(database: Database, *, now: datetime) -> int:
 
 
 async def _participant_names(session: AsyncSession, study_id: int) -> list[str]:
-    participants = await scheduling_queries.participants_of(session, study_id)
+    participants = await outreach_queries.participants_of(session, study_id)
     return [p.display_name for p in participants if p.display_name]
 
 
@@ -193,7 +194,7 @@ async def check_targets(database: Database, *, now: datetime) -> int:
     """Tell each researcher, once, that their study reached its target."""
     created = 0
     async with database.session() as session:
-        for study in await scheduling_queries.studies_with_digests(session):
+        for study in await outreach_queries.studies_with_digests(session):
             target = study.target_completions
             if target is None or study.id is None:
                 continue

@@ -14,16 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from adapters.base import Adapter, InvitationReply, Reply, TextReply
 from bot.config import SchedulerSettings
-from bot.scheduling import missed, notices
-from bot.scheduling.delivery import FailedSend, decide_after_error
-from bot.scheduling.reminders import fallback_message, reminder_rows, schedule_nudges
+from bot.scheduling import missed, notices, outcomes
+from bot.scheduling.delivery import decide_after_error
+from bot.scheduling.outcomes import DispatchPass, DispatchReport, DispatchState
+from bot.scheduling.reminders import fallback_message, schedule_nudges
 from bot.scheduling.send_times import WorkingHours, zone_named
 from bot.scheduling.templates import values_for
 from storage import (
@@ -42,45 +40,6 @@ from storage import (
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCHES = 20
-
-
-@dataclass
-class DispatchReport:
-    """Counts of one dispatcher pass, for logs and tests."""
-
-    claimed: int = 0
-    sent: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    deferred: int = 0
-    retried: int = 0
-    rate_limited: int = 0
-    missed: int = 0
-    released: int = 0
-    unconfirmed: int = 0
-    nudges: int = 0
-    notices_sent: int = 0
-    waiting_platforms: set[str] = field(default_factory=set)
-
-
-@dataclass
-class DispatchState:
-    """What a long-lived process remembers between passes, to log once."""
-
-    waiting_logged: set[str] = field(default_factory=set)
-    permission_logged: set[tuple[str, str]] = field(default_factory=set)
-
-
-@dataclass
-class _Pass:
-    database: Database
-    adapters: Mapping[str, Adapter]
-    settings: SchedulerSettings
-    worker: str
-    now: datetime
-    state: DispatchState
-    report: DispatchReport
-    hours: WorkingHours
 
 
 async def dispatch_due(
@@ -104,7 +63,7 @@ async def dispatch_due(
         max_batches: At most this many batches of `settings.batch_size`.
         state: Log-once memory of the calling process, if it keeps one.
     """
-    run = _Pass(
+    run = DispatchPass(
         database=database,
         adapters=adapters,
         settings=settings,
@@ -147,7 +106,7 @@ async def dispatch_due(
     return run.report
 
 
-async def _note_waiting_platforms(run: _Pass) -> None:
+async def _note_waiting_platforms(run: DispatchPass) -> None:
     async with run.database.session() as session:
         due = await scheduling_queries.due_platforms(session, run.now)
     waiting = due - set(run.adapters)
@@ -162,7 +121,7 @@ async def _note_waiting_platforms(run: _Pass) -> None:
         run.state.waiting_logged.add(platform)
 
 
-async def _send_batch(run: _Pass, ids: list[int]) -> set[str]:
+async def _send_batch(run: DispatchPass, ids: list[int]) -> set[str]:
     """Send claimed rows, one task per platform; return rate-limited platforms."""
     async with run.database.session() as session:
         rows = await scheduling_queries.invitations_with_context(session, ids)
@@ -182,7 +141,7 @@ async def _send_batch(run: _Pass, ids: list[int]) -> set[str]:
 
 
 async def _send_platform(
-    run: _Pass,
+    run: DispatchPass,
     platform: str,
     rows: list[tuple[Invitation, Participant, Study]],
     interviews: dict[int, Interview],
@@ -238,7 +197,7 @@ def _reply(invitation: Invitation, participant: Participant, study: Study) -> Re
 
 
 async def _deliver(
-    run: _Pass,
+    run: DispatchPass,
     invitation: Invitation,
     participant: Participant,
     study: Study,
@@ -248,7 +207,9 @@ async def _deliver(
     assert invitation.id is not None
     reason = _cancel_reason(invitation, participant, study, interview)
     if reason is not None:
-        await _finish(run, invitation, status=InvitationStatus.CANCELLED, reason=reason)
+        await outcomes.record_final(
+            run, invitation, status=InvitationStatus.CANCELLED, reason=reason
+        )
         run.report.cancelled += 1
         return None
     zone = zone_named(participant.time_zone, run.settings.default_time_zone)
@@ -282,172 +243,7 @@ async def _deliver(
             now=run.now,
             settings=run.settings,
         )
-        await _after_failure(run, invitation, participant, study, decision)
+        await outcomes.record_failure(run, invitation, participant, study, decision)
         return decision.retry_at if decision.rate_limited else None
-    await _after_success(run, invitation, participant)
+    await outcomes.record_sent(run, invitation, participant)
     return None
-
-
-async def _finish(
-    run: _Pass, invitation: Invitation, *, status: InvitationStatus, reason: str
-) -> None:
-    async with run.database.session() as session:
-        await scheduling_queries.set_values(
-            session,
-            Invitation,
-            invitation.id or 0,
-            status=status,
-            status_reason=reason,
-        )
-        await session.commit()
-    log.info(
-        "invitation %s %s: %s (study=%s participant=%s)",
-        invitation.id,
-        status.value,
-        reason,
-        invitation.study_id,
-        invitation.participant_id,
-    )
-
-
-async def _after_success(
-    run: _Pass, invitation: Invitation, participant: Participant
-) -> None:
-    async with run.database.session() as session:
-        await scheduling_queries.set_values(
-            session,
-            Invitation,
-            invitation.id or 0,
-            status=InvitationStatus.SENT,
-            sent_at=run.now,
-            attempts=invitation.attempts + 1,
-            last_error=None,
-        )
-        if invitation.kind == InvitationKind.INVITATION:
-            for reminder in reminder_rows(
-                invitation, participant, run.settings, sent_at=run.now
-            ):
-                await scheduling_queries.insert_once(session, reminder)
-        await session.commit()
-    run.report.sent += 1
-    log.debug(
-        "%s %s sent: study=%s participant=%s user=%s",
-        invitation.kind,
-        invitation.id,
-        invitation.study_id,
-        participant.id,
-        participant.platform_user_id,
-    )
-
-
-async def _after_failure(
-    run: _Pass,
-    invitation: Invitation,
-    participant: Participant,
-    study: Study,
-    decision: FailedSend,
-) -> None:
-    assert invitation.id is not None and participant.id is not None
-    async with run.database.session() as session:
-        if decision.retry_at is not None:
-            await scheduling_queries.release(
-                session,
-                Invitation,
-                [invitation.id],
-                worker=run.worker,
-                due_at=decision.retry_at,
-                attempts=decision.attempts,
-                last_error=decision.error,
-            )
-        else:
-            await scheduling_queries.set_values(
-                session,
-                Invitation,
-                invitation.id,
-                status=InvitationStatus.FAILED,
-                attempts=decision.attempts,
-                last_error=decision.error,
-                status_reason=decision.error,
-            )
-        if decision.unreachable_reason is not None:
-            await _mark_unreachable(session, participant, decision.unreachable_reason)
-        if decision.missing_permission is not None:
-            await _alert_permission(run, session, study, participant.platform, decision)
-        await session.commit()
-    if decision.rate_limited:
-        run.report.rate_limited += 1
-    elif decision.retry_at is not None:
-        run.report.retried += 1
-        log.warning(
-            "invitation %s will be retried at %s: %s (attempt %d of %d)",
-            invitation.id,
-            decision.retry_at.isoformat(timespec="seconds"),
-            decision.error,
-            decision.attempts,
-            run.settings.max_attempts,
-        )
-    else:
-        run.report.failed += 1
-        if decision.missing_permission is None:
-            log.warning(
-                "invitation %s failed: %s (study=%s user=%s)",
-                invitation.id,
-                decision.error,
-                study.id,
-                participant.platform_user_id,
-            )
-
-
-async def _mark_unreachable(
-    session: AsyncSession, participant: Participant, reason: str
-) -> None:
-    assert participant.id is not None
-    stored = await session.get(Participant, participant.id)
-    assert stored is not None
-    stored.unreachable_reason = reason
-    session.add(stored)
-    cancelled = await scheduling_queries.cancel_pending(
-        session, participant.id, reason=f"the participant cannot be reached: {reason}"
-    )
-    log.info(
-        "participant %s unreachable (%s): %d pending messages cancelled",
-        participant.id,
-        reason,
-        cancelled,
-    )
-
-
-async def _alert_permission(
-    run: _Pass,
-    session: AsyncSession,
-    study: Study,
-    platform: str,
-    decision: FailedSend,
-) -> None:
-    permission = decision.missing_permission or ""
-    if (platform, permission) not in run.state.permission_logged:
-        run.state.permission_logged.add((platform, permission))
-        log.error(
-            "the %s app lacks the permission %r, so invitations cannot be sent; "
-            "add it to the app and invite the failed participants again "
-            "(study=%s)",
-            platform,
-            permission,
-            study.id,
-        )
-    text = (
-        f"Invitations for “{study.title}” could not be sent on {platform}: the "
-        f"app lacks the permission “{permission}”. Ask a workspace admin to add "
-        "it, then invite the participants listed as failed in "
-        f"`perspective status {study.id}` again."
-    )
-    await scheduling_queries.insert_once(
-        session,
-        notices.to_researcher(
-            study,
-            notices.NoticeKind.PERMISSION,
-            text,
-            now=run.now,
-            dedupe_key=f"permission:{study.id}:{platform}:{permission}",
-        ),
-    )

@@ -34,6 +34,7 @@ from storage import (
     InvitationKind,
     Participant,
     Study,
+    outreach_queries,
     queries,
     scheduling_queries,
 )
@@ -125,8 +126,8 @@ async def _participants_for(
                 "Name the users to invite, or a segment to invite everyone in it "
                 "who was not invited yet."
             )
-        invited = await scheduling_queries.invited_participant_ids(session, study.id)
-        found = await scheduling_queries.participants_of(
+        invited = await outreach_queries.invited_participant_ids(session, study.id)
+        found = await outreach_queries.participants_of(
             session, study.id, platform=request.platform, segment=request.segment
         )
         return [p for p in found if p.id not in invited]
@@ -157,7 +158,7 @@ async def _skip_reasons(
 ) -> dict[int, str]:
     ids = [p.id for p in participants if p.id is not None]
     interviews = await scheduling_queries.latest_interviews(session, ids)
-    pending = await scheduling_queries.pending_participant_ids(session, ids)
+    pending = await outreach_queries.pending_participant_ids(session, ids)
     reasons: dict[int, str] = {}
     for participant_id in ids:
         if participant_id in interviews:

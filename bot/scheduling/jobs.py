@@ -19,7 +19,7 @@ from bot.scheduling.digests import check_targets, queue_interview_notes
 from bot.scheduling.dispatch import DEFAULT_MAX_BATCHES, dispatch_due
 from bot.scheduling.recurring import check_cron, run_recurring
 from bot.scheduling.runtime import SchedulerRuntime, find_runtime
-from storage import DigestMode, RecurringSchedule, Study, scheduling_queries
+from storage import DigestMode, RecurringSchedule, Study, outreach_queries
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,8 @@ async def catch_up_job(runtime_name: str) -> None:
     if runtime is None:
         return
     async with runtime.database.session() as session:
-        schedules = await scheduling_queries.enabled_schedules(session)
-        digest_studies = await scheduling_queries.studies_with_digests(session)
+        schedules = await outreach_queries.enabled_schedules(session)
+        digest_studies = await outreach_queries.studies_with_digests(session)
     for schedule, _study in schedules:
         await recurring_job(runtime_name, schedule.study_id)
     for study in digest_studies:
@@ -157,8 +157,8 @@ async def sync_jobs(runtime: SchedulerRuntime) -> None:
     trigger keeps its next fire time.
     """
     async with runtime.database.session() as session:
-        schedules = await scheduling_queries.enabled_schedules(session)
-        digest_studies = await scheduling_queries.studies_with_digests(session)
+        schedules = await outreach_queries.enabled_schedules(session)
+        digest_studies = await outreach_queries.studies_with_digests(session)
     wanted = _wanted_jobs(runtime, schedules, digest_studies)
     scheduler = runtime.scheduler
     for job_id, (cron, zone, function) in wanted.items():

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from bot.errors import InvalidInputError
 from bot.scheduling.send_times import check_zone
 from bot.services.participants import apply_fields
-from storage import Database, Participant, Study, scheduling_queries
+from storage import Database, Participant, Study, outreach_queries
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ async def import_participants(
     async with database.session() as session:
         stored = {
             (p.platform, p.workspace_id, p.platform_user_id): p
-            for p in await scheduling_queries.participants_of(session, study.id)
+            for p in await outreach_queries.participants_of(session, study.id)
         }
         for row in rows:
             participant = stored.get(row.key)

@@ -34,6 +34,7 @@ from storage import (
     RecurringRun,
     RecurringSchedule,
     Study,
+    outreach_queries,
     scheduling_queries,
 )
 
@@ -130,7 +131,7 @@ async def set_recurring(
     if template is not None:
         template = check_template(template)
     async with database.session() as session:
-        schedule = await scheduling_queries.recurring_schedule(session, study.id)
+        schedule = await outreach_queries.recurring_schedule(session, study.id)
         schedule = schedule or RecurringSchedule(study_id=study.id, cron=cron)
         schedule.cron = " ".join(cron.split())
         schedule.audience = audience
@@ -155,7 +156,7 @@ async def set_recurring(
 async def disable_recurring(database: Database, study_id: int) -> bool:
     """Stop a study's recurring runs; return False if it had no schedule."""
     async with database.session() as session:
-        schedule = await scheduling_queries.recurring_schedule(session, study_id)
+        schedule = await outreach_queries.recurring_schedule(session, study_id)
         if schedule is None:
             return False
         schedule.enabled = False
@@ -175,15 +176,13 @@ class RecurringOutcome:
 async def _audience(
     session: AsyncSession, schedule: RecurringSchedule, now: datetime
 ) -> list[Participant]:
-    participants = await scheduling_queries.participants_of(
+    participants = await outreach_queries.participants_of(
         session, schedule.study_id, segment=schedule.segment
     )
     if schedule.audience != "cohort":
         return list(participants)
     since = now - timedelta(days=schedule.resolved_within_days or 0)
-    invited = await scheduling_queries.invited_participant_ids(
-        session, schedule.study_id
-    )
+    invited = await outreach_queries.invited_participant_ids(session, schedule.study_id)
     return [
         p
         for p in participants
@@ -204,12 +203,12 @@ async def run_recurring(
 ) -> RecurringOutcome:
     """Run the study's latest scheduled time that has passed, once."""
     async with database.session() as session:
-        schedule = await scheduling_queries.recurring_schedule(session, study_id)
+        schedule = await outreach_queries.recurring_schedule(session, study_id)
         study = await session.get(Study, study_id)
         if schedule is None or not schedule.enabled or study is None:
             return RecurringOutcome("no_schedule")
         trigger = check_cron(schedule.cron, study.time_zone or "UTC")
-        last = await scheduling_queries.latest_run(session, study_id)
+        last = await outreach_queries.latest_run(session, study_id)
         after = schedule.updated_at
         if last is not None:
             after = max(after, last.scheduled_for)

@@ -20,7 +20,7 @@ from typing import Any
 
 from adapters.base import Adapter
 from bot.config import SchedulerSettings
-from bot.scheduling.dispatch import DispatchState
+from bot.scheduling.outcomes import DispatchState
 from storage import Database
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,7 @@ from storage import (
     InvitationStatus,
     RecurringSchedule,
     Study,
+    outreach_queries,
     queries,
     scheduling_queries,
 )
@@ -97,15 +98,15 @@ async def study_status(database: Database, study_id: int) -> StudyStatusReport:
     async with database.session() as session:
         study = await session.get(Study, study_id)
         assert study is not None, f"study {study_id} not found"
-        raw = await scheduling_queries.invitation_counts(session, study_id)
-        reasons = await scheduling_queries.invitation_reasons(session, study_id)
-        total, opted_out, unreachable = await scheduling_queries.participant_reasons(
+        raw = await outreach_queries.invitation_counts(session, study_id)
+        reasons = await outreach_queries.invitation_reasons(session, study_id)
+        total, opted_out, unreachable = await outreach_queries.participant_reasons(
             session, study_id
         )
         interviews = await queries.interview_counts(session, study_id)
         next_due = await scheduling_queries.earliest_due(session, Invitation, study_id)
-        schedule = await scheduling_queries.recurring_schedule(session, study_id)
-        notices = await scheduling_queries.unsent_notices(session, study_id)
+        schedule = await outreach_queries.recurring_schedule(session, study_id)
+        notices = await outreach_queries.unsent_notices(session, study_id)
     totals, by_kind = _message_counts(raw)
     counts = {
         "scheduled": totals["scheduled"],
