@@ -12,10 +12,12 @@ from bot.config import SchedulerSettings
 from bot.context import AppContext
 from bot.scheduling.dispatch import dispatch_due
 from bot.scheduling.reminders import opt_out
+from bot.services.studies import experience_of
+from interview_engine.models import TurnKind
 from storage import Interview, InvitationKind, InvitationStatus
 from tests.recording_adapter import RecordingAdapter
 from tests.scheduling_support import add_participant, add_row, invitations, make_study
-from tests.support import Clock
+from tests.support import Clock, long_answers
 
 
 async def run_days(
@@ -163,3 +165,28 @@ async def _paused_since(context: AppContext, interview_id: int, moment) -> None:
             .values(updated_at=moment)
         )
         await session.commit()
+
+
+async def test_completion_thanks_once_without_scheduled_row(
+    context: AppContext,
+    recording: RecordingAdapter,
+    scheduler_settings: SchedulerSettings,
+    clock: Clock,
+) -> None:
+    study = await make_study(context)
+    person = await add_participant(context, study, "U1")
+    started = await context.conversations.start(study, person, channel_id="D-U1")
+    interview_id = started.interview_id
+    assert interview_id is not None
+    texts = [reply.message.text for reply in started.replies]
+    for number, answer in enumerate(long_answers(80)):
+        await context.conversations.accept(said("U1", answer, number))
+        replies = await context.conversations.respond(interview_id)
+        texts += [reply.message.text for reply in replies]
+        if any(reply.message.kind == TurnKind.FAREWELL for reply in replies):
+            break
+    thank_you = experience_of(study).thank_you_message
+    assert sum(thank_you in text for text in texts) == 1
+    await run_days(context, recording, scheduler_settings, clock, 2)
+    assert recording.sent == []
+    assert await invitations(context.database, study.id or 0) == []
