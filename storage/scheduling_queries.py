@@ -2,9 +2,9 @@
 
 Rows are claimed with one conditional UPDATE ... RETURNING statement
 (SQLite 3.35+ and PostgreSQL). On SQLite the statement runs under the
-database's single write lock; on PostgreSQL the candidate rows are locked
-with FOR UPDATE SKIP LOCKED and the outer WHERE re-checks the status, so
-two processes never claim the same row on either. Every later change of a
+database's single write lock. On PostgreSQL the candidate rows are locked
+with FOR UPDATE SKIP LOCKED and the outer WHERE checks the status again.
+So two processes never claim the same row on either database. Every later change of a
 claimed row names the claiming worker, so a row taken over by another
 process is left alone.
 """
@@ -147,6 +147,40 @@ async def release(
         )
     )
     return int(result.rowcount)
+
+
+async def record_failed_send(
+    session: AsyncSession,
+    model: type[Outbox],
+    row_id: int,
+    *,
+    worker: str,
+    retry_at: datetime | None,
+    attempts: int,
+    error: str,
+    **failed_values: Any,
+) -> None:
+    """Put a row back for another try at `retry_at`, or mark it failed if None."""
+    if retry_at is not None:
+        await release(
+            session,
+            model,
+            [row_id],
+            worker=worker,
+            due_at=retry_at,
+            attempts=attempts,
+            last_error=error,
+        )
+        return
+    await set_values(
+        session,
+        model,
+        row_id,
+        status=InvitationStatus.FAILED,
+        attempts=attempts,
+        last_error=error,
+        **failed_values,
+    )
 
 
 async def release_stale_claims(

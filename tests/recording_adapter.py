@@ -1,10 +1,10 @@
 """An in-memory Adapter that records what it sends and fails on request.
 
-Tests tell it to raise any delivery error for the next send (to one user or
-to anyone), give users time zones, and optionally enforce Slack's
+Tests tell it to raise any delivery error on the next send, to one user or
+to anyone, and give users time zones. It can also enforce Slack's
 chat.postMessage limits against a test clock: about one message per second
-per channel with a burst of 3, and 300 a minute across the workspace (the
-same estimates as tests/fakes/slack_limits.py). A send over a limit raises
+per channel with a burst of 3, and 300 a minute across the workspace. These
+are the estimates in tests/fakes/slack_limits.py. A send over a limit raises
 RateLimitedError with the seconds until a token is free, as the Slack
 adapter does on HTTP 429 with Retry-After.
 """

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlmodel import col, select
 
+from adapters.base import Adapter
+from bot.config import SchedulerSettings
 from bot.context import AppContext
+from bot.scheduling.dispatch import dispatch_due
+from bot.scheduling.outcomes import DispatchReport, DispatchState
 from storage import (
     Database,
     Interview,
@@ -154,3 +158,19 @@ async def completed_interview(
         await session.commit()
         await session.refresh(interview)
     return interview
+
+
+async def dispatch(
+    context: AppContext,
+    adapters: Adapter | Mapping[str, Adapter],
+    settings: SchedulerSettings,
+    now: datetime,
+    *,
+    state: DispatchState | None = None,
+) -> DispatchReport:
+    """Run one dispatcher pass at `now` with one adapter or a platform mapping."""
+    if not isinstance(adapters, Mapping):
+        adapters = {adapters.platform: adapters}
+    return await dispatch_due(
+        context.database, adapters, settings, now=now, worker="test-worker", state=state
+    )

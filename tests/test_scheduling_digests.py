@@ -10,13 +10,13 @@ from bot.config import SchedulerSettings
 from bot.context import AppContext
 from bot.errors import InvalidInputError
 from bot.scheduling.digests import check_targets, queue_interview_notes, set_digest
-from bot.scheduling.dispatch import dispatch_due
 from bot.scheduling.redaction import redact
 from storage import DigestMode
 from tests.recording_adapter import RecordingAdapter
 from tests.scheduling_support import (
     add_participant,
     completed_interview,
+    dispatch,
     make_study,
     notices,
 )
@@ -69,13 +69,7 @@ async def test_note_per_completed_interview_redacted(
     )
     assert await queue_interview_notes(context.database, now=clock.now) == 1
     assert await queue_interview_notes(context.database, now=clock.now) == 0
-    await dispatch_due(
-        context.database,
-        {"slack": recording},
-        scheduler_settings,
-        now=clock.now,
-        worker="w",
-    )
+    await dispatch(context, recording, scheduler_settings, clock.now)
     [post] = recording.posts
     assert post.user_id == "C-team"
     assert post.text == (

@@ -15,13 +15,13 @@ from adapters.errors import (
 )
 from bot.config import SchedulerSettings
 from bot.context import AppContext
-from bot.scheduling.dispatch import dispatch_due
 from bot.scheduling.outcomes import DispatchState
 from storage import Invitation, InvitationKind, InvitationStatus, scheduling_queries
 from tests.recording_adapter import RecordingAdapter
 from tests.scheduling_support import (
     add_participant,
     add_row,
+    dispatch,
     invitations,
     make_study,
     notices,
@@ -29,23 +29,6 @@ from tests.scheduling_support import (
     statuses,
 )
 from tests.support import Clock
-
-
-async def dispatch(
-    context: AppContext,
-    adapters: dict[str, RecordingAdapter],
-    settings: SchedulerSettings,
-    clock: Clock,
-    **options: object,
-):
-    return await dispatch_due(
-        context.database,
-        adapters,
-        settings,
-        now=clock.now,
-        worker="test-worker",
-        **options,  # type: ignore[arg-type]
-    )
 
 
 async def test_due_invitation_sent_once_with_reminders(
@@ -57,8 +40,8 @@ async def test_due_invitation_sent_once_with_reminders(
     study = await make_study(context)
     person = await add_participant(context, study, "U1")
     await add_row(context.database, study, person, due_at=clock.now)
-    first = await dispatch(context, {"slack": recording}, scheduler_settings, clock)
-    second = await dispatch(context, {"slack": recording}, scheduler_settings, clock)
+    first = await dispatch(context, recording, scheduler_settings, clock.now)
+    second = await dispatch(context, recording, scheduler_settings, clock.now)
     assert first.sent == 1
     assert second.sent == 0
     assert recording.texts_to("U1") == ["Would you take part?"]
@@ -84,7 +67,7 @@ async def test_row_not_due_stays_scheduled(
     await add_row(
         context.database, study, person, due_at=clock.now + timedelta(hours=1)
     )
-    report = await dispatch(context, {"slack": recording}, scheduler_settings, clock)
+    report = await dispatch(context, recording, scheduler_settings, clock.now)
     assert report.claimed == 0
     assert recording.sent == []
 
@@ -106,7 +89,7 @@ async def test_unreachable_cancels_pending_rows(
         kind=InvitationKind.REMINDER,
     )
     recording.fail_next(RecipientUnreachableError("account deactivated"))
-    report = await dispatch(context, {"slack": recording}, scheduler_settings, clock)
+    report = await dispatch(context, recording, scheduler_settings, clock.now)
     assert report.failed == 1
     rows = await invitations(context.database, study.id or 0)
     assert statuses(rows) == ["failed", "cancelled"]
@@ -131,7 +114,7 @@ async def test_rate_limit_holds_rest_of_platform(
     await add_row(context.database, study, other, due_at=clock.now)
     recording.fail_next(RateLimitedError(30))
     adapters = {"slack": recording, "discord": discord}
-    report = await dispatch(context, adapters, scheduler_settings, clock)
+    report = await dispatch(context, adapters, scheduler_settings, clock.now)
     assert report.sent == 1  # the Discord row
     assert report.rate_limited == 1
     assert recording.sent == []
@@ -143,7 +126,7 @@ async def test_rate_limit_holds_rest_of_platform(
     assert {r.due_at for r in slack_rows} == {clock.now + timedelta(seconds=30)}
     assert [r.attempts for r in slack_rows] == [0, 0, 0]
     clock.advance(30)
-    later = await dispatch(context, adapters, scheduler_settings, clock)
+    later = await dispatch(context, adapters, scheduler_settings, clock.now)
     assert later.sent == 3
 
 
@@ -159,13 +142,13 @@ async def test_temporary_failure_backs_off_then_fails(
     expected_waits = [60, 120]
     for wait in expected_waits:
         recording.fail_next(TemporaryDeliveryError("HTTP 503"))
-        await dispatch(context, {"slack": recording}, settings, clock)
+        await dispatch(context, recording, settings, clock.now)
         [row] = await invitations(context.database, study.id or 0)
         assert row.status == InvitationStatus.SCHEDULED
         assert row.due_at == clock.now + timedelta(seconds=wait)
         clock.advance(wait)
     recording.fail_next(TemporaryDeliveryError("HTTP 503"))
-    report = await dispatch(context, {"slack": recording}, settings, clock)
+    report = await dispatch(context, recording, settings, clock.now)
     [row] = await invitations(context.database, study.id or 0)
     assert report.failed == 1
     assert row.status == InvitationStatus.FAILED
@@ -189,7 +172,7 @@ async def test_missing_permission_alerts_once(
     state = DispatchState()
     with caplog.at_level(logging.ERROR, logger="bot.scheduling.dispatch"):
         report = await dispatch(
-            context, {"slack": recording}, scheduler_settings, clock, state=state
+            context, recording, scheduler_settings, clock.now, state=state
         )
     assert report.failed == 2
     assert report.retried == 0
@@ -217,7 +200,7 @@ async def test_downtime_grace_sends_recent_misses_old(
         context.database, study, recent, due_at=clock.now - timedelta(hours=3)
     )
     await add_row(context.database, study, old, due_at=clock.now - timedelta(hours=30))
-    report = await dispatch(context, {"slack": recording}, scheduler_settings, clock)
+    report = await dispatch(context, recording, scheduler_settings, clock.now)
     assert report.sent == 1
     assert report.missed == 1
     rows = await invitations(context.database, study.id or 0)
@@ -257,12 +240,10 @@ async def test_stale_claims_released_or_failed(
         )
         await session.commit()
     assert claimed == [first.id, second.id]
-    before_timeout = await dispatch(
-        context, {"slack": recording}, scheduler_settings, clock
-    )
+    before_timeout = await dispatch(context, recording, scheduler_settings, clock.now)
     assert before_timeout.sent == 0
     clock.advance(11 * 60)
-    report = await dispatch(context, {"slack": recording}, scheduler_settings, clock)
+    report = await dispatch(context, recording, scheduler_settings, clock.now)
     assert report.released == 1
     assert report.unconfirmed == 1
     assert recording.texts_to("U1") == ["Would you take part?"]
@@ -286,7 +267,11 @@ async def test_platform_without_adapter_waits(
     with caplog.at_level(logging.WARNING, logger="bot.scheduling.dispatch"):
         for _ in range(2):
             report = await dispatch(
-                context, {"slack": recording}, scheduler_settings, clock, state=state
+                context,
+                {"slack": recording},
+                scheduler_settings,
+                clock.now,
+                state=state,
             )
     assert report.waiting_platforms == {"discord"}
     assert report.missed == 0
@@ -305,7 +290,7 @@ async def test_outside_working_hours_deferred(
     study = await make_study(context)
     person = await add_participant(context, study, "U1", time_zone="Asia/Tokyo")
     await add_row(context.database, study, person, due_at=clock.now)
-    report = await dispatch(context, {"slack": recording}, scheduler_settings, clock)
+    report = await dispatch(context, recording, scheduler_settings, clock.now)
     assert report.deferred == 1
     [row] = await invitations(context.database, study.id or 0)
     # 10:00 UTC is 19:00 in Tokyo: the next opening is Tuesday 09:00 there.

@@ -9,7 +9,6 @@ import pytest
 from bot.config import SchedulerSettings
 from bot.context import AppContext
 from bot.errors import InvalidInputError
-from bot.scheduling.dispatch import dispatch_due
 from bot.scheduling.invitations import InviteRequest, invite, plan_invitations
 from bot.scheduling.participants_import import import_participants
 from bot.scheduling.reminders import opt_out
@@ -17,7 +16,7 @@ from bot.scheduling.send_times import SendTime
 from bot.scheduling.status import study_status
 from storage import InvitationStatus
 from tests.recording_adapter import RecordingAdapter
-from tests.scheduling_support import add_participant, invitations, make_study
+from tests.scheduling_support import add_participant, dispatch, invitations, make_study
 from tests.support import Clock
 
 CSV = """platform,user_id,name,segment,case_type,outcome,resolved_at,time_zone,region
@@ -191,13 +190,7 @@ async def test_status_counts_with_reasons(
         now=clock.now,
     )
     recording.fail_next(RecipientUnreachableError("user not found"), user_id="U2")
-    await dispatch_due(
-        context.database,
-        {"slack": recording},
-        scheduler_settings,
-        now=clock.now,
-        worker="w",
-    )
+    await dispatch(context, recording, scheduler_settings, clock.now)
     people = {p.platform_user_id: p for p in await _participants(context, study)}
     await context.conversations.start(study, people["U1"], channel_id="D1")
     await opt_out(context.database, people["U3"].id or 0)

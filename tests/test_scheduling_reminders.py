@@ -10,13 +10,18 @@ from sqlmodel import col
 from adapters.base import InboundMessage
 from bot.config import SchedulerSettings
 from bot.context import AppContext
-from bot.scheduling.dispatch import dispatch_due
 from bot.scheduling.reminders import opt_out
 from bot.services.studies import experience_of
 from interview_engine.models import TurnKind
 from storage import Interview, InvitationKind, InvitationStatus
 from tests.recording_adapter import RecordingAdapter
-from tests.scheduling_support import add_participant, add_row, invitations, make_study
+from tests.scheduling_support import (
+    add_participant,
+    add_row,
+    dispatch,
+    invitations,
+    make_study,
+)
 from tests.support import Clock, long_answers
 
 
@@ -30,9 +35,7 @@ async def run_days(
     """Run the dispatcher every hour for `days` days of test time."""
     for _hour in range(24 * days):
         clock.advance(3600)
-        await dispatch_due(
-            context.database, {"slack": adapter}, settings, now=clock.now, worker="w"
-        )
+        await dispatch(context, {"slack": adapter}, settings, clock.now)
 
 
 def said(user: str, text: str, number: int) -> InboundMessage:
@@ -55,13 +58,7 @@ async def test_start_after_first_reminder_cancels_second(
     study = await make_study(context)
     person = await add_participant(context, study, "U1")
     await add_row(context.database, study, person, due_at=clock.now)
-    await dispatch_due(
-        context.database,
-        {"slack": recording},
-        scheduler_settings,
-        now=clock.now,
-        worker="w",
-    )
+    await dispatch(context, recording, scheduler_settings, clock.now)
     await run_days(context, recording, scheduler_settings, clock, 3)
     assert len(recording.texts_to("U1")) == 2  # the invitation and reminder 1
     started = await context.conversations.start(study, person, channel_id="D-U1")
@@ -83,14 +80,8 @@ async def test_stop_reply_cancels_everything(
     study = await make_study(context)
     person = await add_participant(context, study, "U1")
     await add_row(context.database, study, person, due_at=clock.now)
-    await dispatch_due(
-        context.database,
-        {"slack": recording},
-        scheduler_settings,
-        now=clock.now,
-        worker="w",
-    )
-    # The participant answers the invitation with "stop" before starting.
+    await dispatch(context, recording, scheduler_settings, clock.now)
+    # The participant replies "stop" to the invitation before starting.
     cancelled = await opt_out(context.database, person.id or 0, now=clock.now)
     assert cancelled == 2
     await run_days(context, recording, scheduler_settings, clock, 10)
@@ -114,12 +105,11 @@ async def test_stop_inside_interview_cancels_nudge(
     await context.conversations.respond(interview_id)
     await _paused_since(context, interview_id, clock.now - timedelta(hours=28))
     # At 07:00 UTC the nudge is created, due when the window opens at 09:00.
-    report = await dispatch_due(
-        context.database,
+    report = await dispatch(
+        context,
         {"slack": recording},
         scheduler_settings,
-        now=clock.now - timedelta(hours=3),
-        worker="w",
+        clock.now - timedelta(hours=3),
     )
     assert report.nudges == 1
     assert report.sent == 0

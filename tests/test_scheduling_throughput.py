@@ -17,10 +17,9 @@ from sqlmodel import func, select
 
 from bot.config import SchedulerSettings
 from bot.context import AppContext
-from bot.scheduling.dispatch import dispatch_due
 from storage import Invitation, InvitationKind, InvitationStatus, Participant
 from tests.recording_adapter import RecordingAdapter
-from tests.scheduling_support import make_study
+from tests.scheduling_support import dispatch, make_study
 from tests.support import Clock
 
 INVITATIONS = 5000
@@ -57,9 +56,7 @@ async def _dispatch_until_done(
 ) -> int:
     settings = SchedulerSettings(dispatch_interval_seconds=INTERVAL_SECONDS)
     for passes in range(1, MAX_PASSES + 1):
-        await dispatch_due(
-            context.database, {"slack": adapter}, settings, now=clock.now, worker="w"
-        )
+        await dispatch(context, {"slack": adapter}, settings, clock.now)
         async with context.database.session() as session:
             left = (
                 await session.exec(
@@ -111,9 +108,7 @@ async def test_one_channel_paced_after_burst(context: AppContext, clock: Clock) 
     await _schedule(context, [s.id or 0 for s in studies], 1, clock)
     settings = SchedulerSettings()
     for _second in range(10):
-        await dispatch_due(
-            context.database, {"slack": adapter}, settings, now=clock.now, worker="w"
-        )
+        await dispatch(context, {"slack": adapter}, settings, clock.now)
         clock.advance(1)
     times = [sent.at for sent in adapter.sent if sent.at]
     assert len(times) == 6

@@ -10,7 +10,6 @@ import pytest
 from bot.config import SchedulerSettings
 from bot.context import AppContext
 from bot.errors import InvalidInputError
-from bot.scheduling.dispatch import dispatch_due
 from bot.scheduling.invitations import InviteRequest, invite
 from bot.scheduling.send_times import (
     SendTime,
@@ -21,7 +20,13 @@ from bot.scheduling.send_times import (
 from bot.scheduling.templates import check_template, render
 from storage import InvitationKind
 from tests.recording_adapter import RecordingAdapter
-from tests.scheduling_support import add_participant, add_row, invitations, make_study
+from tests.scheduling_support import (
+    add_participant,
+    add_row,
+    dispatch,
+    invitations,
+    make_study,
+)
 from tests.support import Clock
 
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")
@@ -46,14 +51,10 @@ async def test_invitation_at_2am_local_sent_at_9am(
     )
     assert planned.local_due_at == datetime(2026, 3, 2, 9, 0, tzinfo=LOS_ANGELES)
     adapters = {"slack": recording}
-    await dispatch_due(
-        context.database, adapters, scheduler_settings, now=clock.now, worker="w"
-    )
+    await dispatch(context, adapters, scheduler_settings, clock.now)
     assert recording.sent == []
     clock.now = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)  # 09:00 in LA
-    report = await dispatch_due(
-        context.database, adapters, scheduler_settings, now=clock.now, worker="w"
-    )
+    report = await dispatch(context, adapters, scheduler_settings, clock.now)
     assert report.sent == 1
     assert recording.sent[0].at == clock.now
 
@@ -70,13 +71,7 @@ async def test_due_row_at_2am_local_deferred_to_9am(
         context, study, "U1", time_zone="America/Los_Angeles"
     )
     await add_row(context.database, study, person, due_at=clock.now)
-    await dispatch_due(
-        context.database,
-        {"slack": recording},
-        scheduler_settings,
-        now=clock.now,
-        worker="w",
-    )
+    await dispatch(context, recording, scheduler_settings, clock.now)
     [row] = await invitations(context.database, study.id or 0)
     assert row.due_at.astimezone(LOS_ANGELES) == datetime(
         2026, 3, 2, 9, 0, tzinfo=LOS_ANGELES
@@ -101,9 +96,7 @@ async def test_daily_reminder_once_per_local_day_across_dst(
     await add_row(context.database, study, person, due_at=clock.now)
     adapters = {"slack": recording}
     for _hour in range(24 * 7):
-        await dispatch_due(
-            context.database, adapters, settings, now=clock.now, worker="w"
-        )
+        await dispatch(context, adapters, settings, clock.now)
         clock.advance(3600)
     assert len(recording.sent) == 6
     local_times = [

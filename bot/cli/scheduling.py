@@ -226,13 +226,13 @@ def _print_status(report: StudyStatusReport) -> None:
         console.print(f"Next message due: {report.next_due_at:%Y-%m-%d %H:%M} UTC")
     schedule = report.recurring
     if schedule and schedule["enabled"]:
-        who = (
+        audience = (
             f"participants resolved within {schedule['resolved_within_days']} days"
             if schedule["audience"] == "cohort"
             else "the saved participant list"
         )
         console.print(
-            f"Recurring: {schedule['cron']} ({report.digest['time_zone']}), {who}",
+            f"Recurring: {schedule['cron']} ({report.digest['time_zone']}), {audience}",
             highlight=False,
         )
     digest_info = report.digest

@@ -69,7 +69,8 @@ async def set_digest(
     Args:
         channel: "PLATFORM:CHANNEL", for example "slack:C0123"; required
             unless `mode` is off.
-        target: Completed interviews after which the researcher is told.
+        target: The number of completed interviews at which the researcher
+            gets a direct message.
 
     Raises:
         InvalidInputError: The channel, time zone or weekday is not valid.

@@ -41,17 +41,13 @@ def to_researcher(
     dedupe_key: str | None = None,
 ) -> Notice:
     """Build a direct message to the study's owner."""
-    assert study.id is not None
-    return Notice(
-        study_id=study.id,
-        kind=kind,
-        platform=study.owner_platform,
-        recipient_kind="user",
-        recipient_id=study.owner_id,
-        text=text,
-        dedupe_key=dedupe_key,
-        due_at=now,
-        created_at=now,
+    return _notice(
+        study,
+        kind,
+        text,
+        ("user", study.owner_platform, study.owner_id),
+        now,
+        dedupe_key,
     )
 
 
@@ -64,15 +60,28 @@ def to_team_channel(
     dedupe_key: str | None,
 ) -> Notice | None:
     """Build a post to the study's team channel; None if it has none."""
-    assert study.id is not None
     if not study.team_channel or not study.team_platform:
         return None
+    recipient = ("channel", study.team_platform, study.team_channel)
+    return _notice(study, kind, text, recipient, now, dedupe_key)
+
+
+def _notice(
+    study: Study,
+    kind: NoticeKind,
+    text: str,
+    recipient: tuple[str, str, str],
+    now: datetime,
+    dedupe_key: str | None,
+) -> Notice:
+    assert study.id is not None
+    recipient_kind, platform, recipient_id = recipient
     return Notice(
         study_id=study.id,
         kind=kind,
-        platform=study.team_platform,
-        recipient_kind="channel",
-        recipient_id=study.team_channel,
+        platform=platform,
+        recipient_kind=recipient_kind,
+        recipient_id=recipient_id,
         text=text,
         dedupe_key=dedupe_key,
         due_at=now,
@@ -169,25 +178,16 @@ async def _record_failure(
     database: Database, notice: Notice, decision: FailedSend, worker: str
 ) -> None:
     async with database.session() as session:
-        if decision.retry_at is not None:
-            await scheduling_queries.release(
-                session,
-                Notice,
-                [notice.id or 0],
-                worker=worker,
-                due_at=decision.retry_at,
-                attempts=decision.attempts,
-                last_error=decision.error,
-            )
-        else:
-            await scheduling_queries.set_values(
-                session,
-                Notice,
-                notice.id or 0,
-                status=InvitationStatus.FAILED,
-                attempts=decision.attempts,
-                last_error=decision.error,
-            )
+        await scheduling_queries.record_failed_send(
+            session,
+            Notice,
+            notice.id or 0,
+            worker=worker,
+            retry_at=decision.retry_at,
+            attempts=decision.attempts,
+            error=decision.error,
+        )
+        if decision.retry_at is None:
             log.error(
                 "notice %s for study %s failed: %s (platform=%s recipient=%s)",
                 notice.id,

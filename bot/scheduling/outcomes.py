@@ -1,9 +1,10 @@
 """Recording what happened to each claimed row, and the pass's counts.
 
 A sent invitation gets its reminders in the same transaction. A failed
-send is retried or failed by the rules in `delivery`; an unreachable
-participant's other pending rows are cancelled, and a missing permission
-is logged once per process and reported once per study to the researcher.
+send is retried or failed by the rules in `delivery`. When a participant
+is unreachable, their other pending rows are cancelled. A missing
+permission is logged once per process and reported once per study to the
+researcher.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class DispatchReport:
 
 @dataclass
 class DispatchState:
-    """What a long-lived process remembers between passes, to log once."""
+    """Log-once memory of a long-lived process, kept between passes."""
 
     waiting_logged: set[str] = field(default_factory=set)
     permission_logged: set[tuple[str, str]] = field(default_factory=set)
@@ -136,26 +137,16 @@ async def record_failure(
 ) -> None:
     assert invitation.id is not None and participant.id is not None
     async with run.database.session() as session:
-        if decision.retry_at is not None:
-            await scheduling_queries.release(
-                session,
-                Invitation,
-                [invitation.id],
-                worker=run.worker,
-                due_at=decision.retry_at,
-                attempts=decision.attempts,
-                last_error=decision.error,
-            )
-        else:
-            await scheduling_queries.set_values(
-                session,
-                Invitation,
-                invitation.id,
-                status=InvitationStatus.FAILED,
-                attempts=decision.attempts,
-                last_error=decision.error,
-                status_reason=decision.error,
-            )
+        await scheduling_queries.record_failed_send(
+            session,
+            Invitation,
+            invitation.id,
+            worker=run.worker,
+            retry_at=decision.retry_at,
+            attempts=decision.attempts,
+            error=decision.error,
+            status_reason=decision.error,
+        )
         if decision.unreachable_reason is not None:
             await _mark_unreachable(session, participant, decision.unreachable_reason)
         if decision.missing_permission is not None:

@@ -41,7 +41,7 @@ from storage import (
 log = logging.getLogger(__name__)
 
 AUDIENCES = ("saved", "cohort")
-# Fire times searched after the last run; an hourly schedule stopped for
+# Fire times searched after the last run. An hourly schedule stopped for
 # more than a year still ends in one run, at the latest time found.
 MAX_FIRE_TIMES = 10_000
 _ONE_MICROSECOND = timedelta(microseconds=1)
