@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from apscheduler.util import ref_to_obj
 from sqlmodel import col, select
 
@@ -26,6 +28,13 @@ from tests.scheduling_support import (
 from tests.support import Clock
 
 NAME = "restart-test"
+
+
+@pytest.fixture(autouse=True)
+async def stopped_at_end() -> AsyncIterator[None]:
+    """Stop the test's scheduler even when an assertion fails midway."""
+    yield
+    await stop_scheduler(NAME)
 
 
 async def restart(

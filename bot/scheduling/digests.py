@@ -160,10 +160,7 @@ async def queue_interview_notes(database: Database, *, now: datetime) -> int:
             if study.digest_mode != DigestMode.PER_INTERVIEW or study.id is None:
                 continue
             since = max(study.digest_since or now, now - NOTE_LOOKBACK)
-            rows = await outreach_queries.completed_since(
-                session, study.id, since - NOTE_LOOKBACK, now
-            )
-            rows = [r for r in rows if (r[0].completed_at or now) >= since]
+            rows = await outreach_queries.completed_since(session, study.id, since, now)
             keys = {f"note:{interview.id}": (interview, p) for interview, p in rows}
             done = await scheduling_queries.existing_keys(session, Notice, list(keys))
             fresh = [pair for key, pair in keys.items() if key not in done]
