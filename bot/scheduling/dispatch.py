@@ -150,6 +150,8 @@ async def _send_platform(
         interview = interviews.get(participant.id or 0)
         retry_at = await _deliver(run, invitation, participant, study, interview)
         if retry_at is not None:
+            # NOTE: RateLimitedError does not say whether the limit was per
+            # channel or per workspace, so one channel's limit delays them all.
             rest = [row[0].id or 0 for row in rows[position + 1 :]]
             async with run.database.session() as session:
                 await scheduling_queries.release(
@@ -212,6 +214,7 @@ async def _deliver(
         )
         run.report.cancelled += 1
         return None
+
     zone = zone_named(participant.time_zone, run.settings.default_time_zone)
     if not run.hours.contains(run.now, zone):
         # A row due inside the window can reach here outside it after a stop.
@@ -223,6 +226,7 @@ async def _deliver(
             await session.commit()
         run.report.deferred += 1
         return None
+
     async with run.database.session() as session:
         started = await scheduling_queries.start_sending(
             session, Invitation, invitation.id, run.worker, run.now
@@ -231,6 +235,9 @@ async def _deliver(
     if not started:
         log.info("invitation %s was cancelled or taken over; skipped", invitation.id)
         return None
+
+    # NOTE: adapters are keyed by platform only and get no workspace id, so
+    # a Slack app installed in several workspaces must route by user id.
     adapter = run.adapters[participant.platform]
     try:
         await adapter.send_direct_message(
