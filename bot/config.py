@@ -101,6 +101,8 @@ class AccessSettings(BaseModel):
     workspace_admins: bool = True
     researcher_ids: list[str] = Field(default_factory=list)
     researcher_usergroup: str | None = None
+
+
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 
 
