@@ -1,10 +1,10 @@
 """Invitations through the Slack adapter to the fake Slack with its rate limits.
 
 The fake's clock and the dispatcher's clock move together, so Slack's
-limits (conversations.open: 50 a minute; chat.postMessage: 1 a second per
-channel and about 300 a minute per workspace, as tests/fakes/slack_limits.py
-states) apply in test time, and the client's own rate-limit retries are
-off, so every 429 reaches the dispatcher as RateLimitedError. The
+limits apply in test time: conversations.open 50 a minute, chat.postMessage
+1 a second per channel and about 300 a minute per workspace (the numbers in
+tests/fakes/slack_limits.py). The client's own rate-limit retries are off,
+so every 429 reaches the dispatcher as RateLimitedError. The
 number of invitations can be lowered with PERSPECTIVE_TEST_SLACK_INVITATIONS
 for a quick run.
 """
