@@ -12,10 +12,19 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import time
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -114,6 +123,74 @@ class AccessSettings(BaseModel):
     researcher_usergroup: str | None = None
 
 
+WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+
+
+class SchedulerSettings(BaseModel):
+    """When invitations, reminders and nudges are sent, and how failures retry.
+
+    Working hours apply in each participant's own time zone; a participant
+    whose time zone is unknown gets `default_time_zone`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    dispatch_interval_seconds: float = Field(default=10.0, gt=0)
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    grace_period_hours: float = Field(default=24.0, ge=0)
+    working_hours_start: time = time(9, 0)
+    working_hours_end: time = time(17, 0)
+    working_days: list[str] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
+    default_time_zone: str = "UTC"
+    reminder_offsets_days: list[float] = Field(default_factory=lambda: [2.0, 5.0])
+    max_reminders: int = Field(default=2, ge=0)
+    nudge_after_hours: float = Field(default=24.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+    backoff_seconds: float = Field(default=60.0, gt=0)
+    max_backoff_seconds: float = Field(default=3600.0, gt=0)
+    claim_timeout_minutes: float = Field(default=10.0, gt=0)
+
+    @field_validator("working_days")
+    @classmethod
+    def _known_days(cls, days: list[str]) -> list[str]:
+        upper = [day.strip().upper()[:3] for day in days]
+        unknown = [day for day in upper if day not in WEEKDAYS]
+        if unknown or not upper:
+            raise ValueError(
+                f"expected day names from {', '.join(WEEKDAYS)}, got {days}"
+            )
+        return upper
+
+    @field_validator("default_time_zone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(
+                f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin"
+            ) from error
+        return name
+
+    @field_validator("reminder_offsets_days")
+    @classmethod
+    def _increasing_offsets(cls, offsets: list[float]) -> list[float]:
+        if any(offset <= 0 for offset in offsets) or offsets != sorted(offsets):
+            raise ValueError(
+                f"expected positive offsets in increasing order, got {offsets}"
+            )
+        return offsets
+
+    @model_validator(mode="after")
+    def _window_not_empty(self) -> SchedulerSettings:
+        if self.working_hours_start >= self.working_hours_end:
+            raise ValueError(
+                "working_hours_start must be earlier than working_hours_end, got "
+                f"{self.working_hours_start} and {self.working_hours_end}"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     """All settings of the bot."""
 
@@ -130,6 +207,7 @@ class Settings(BaseSettings):
     slack: SlackSettings = Field(default_factory=SlackSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     log_level: str = "WARNING"
 
     @classmethod

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from bot.config import LLMSettings, Settings
 from bot.errors import ConfigError
+from bot.scheduling.service import SchedulingService
 from bot.services.conversation import ConversationService
 from bot.services.participants import ParticipantService
 from bot.services.results import ResultsService
@@ -67,6 +68,7 @@ class AppContext:
     conversations: ConversationService
     participants: ParticipantService
     results: ResultsService
+    scheduling: SchedulingService
 
     async def close(self) -> None:
         close = getattr(self.provider, "close", None)
@@ -96,6 +98,7 @@ async def open_context(
         conversations=ConversationService(database, provider),
         participants=ParticipantService(database),
         results=ResultsService(database, provider),
+        scheduling=SchedulingService(database, settings.scheduler),
     )
 
 

@@ -55,6 +55,19 @@ class InvitationStatus(StrEnum):
     MISSED = "missed"
 
 
+class InvitationKind(StrEnum):
+    INVITATION = "invitation"
+    REMINDER = "reminder"
+    NUDGE = "nudge"
+
+
+class DigestMode(StrEnum):
+    OFF = "off"
+    PER_INTERVIEW = "per-interview"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
 class MessageRole(StrEnum):
     INTERVIEWER = "interviewer"
     PARTICIPANT = "participant"
@@ -80,6 +93,14 @@ class Study(SQLModel, table=True):
     join_code: str = Field(unique=True, index=True)
     team_channel: str | None = None
     target_completions: int | None = None
+    # The IANA time zone that recurring runs and digests follow.
+    time_zone: str | None = None
+    team_platform: str | None = None
+    digest_mode: str = DigestMode.OFF
+    # A crontab expression in `time_zone` for daily and weekly digests.
+    digest_cron: str | None = None
+    # Per-interview notes cover interviews completed from this time on.
+    digest_since: datetime | None = _time_column()
     created_at: datetime = _time_column(nullable=False)
     updated_at: datetime = _time_column(nullable=False)
 
@@ -118,10 +139,19 @@ class Participant(SQLModel, table=True):
 
 
 class Invitation(SQLModel, table=True):
-    """A message due to a participant at a time: an invitation, reminder or nudge."""
+    """A message due to a participant at a time: an invitation, reminder or nudge.
+
+    A row moves from scheduled to claimed (one process owns it) to sent,
+    failed, cancelled or missed. `sending_at` is set just before the
+    platform call, so a claim left by a stopped process can tell a row never
+    tried (sent again) from one whose delivery is unknown (not resent).
+    """
 
     __tablename__ = "invitations"
-    __table_args__ = (Index("ix_invitations_status_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_invitations_status_due", "status", "due_at"),
+        Index("ix_invitations_dedupe_key", "dedupe_key", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     study_id: int = Field(foreign_key="studies.id", index=True)
@@ -136,6 +166,17 @@ class Invitation(SQLModel, table=True):
     claimed_at: datetime | None = _time_column()
     sent_at: datetime | None = _time_column()
     created_at: datetime = _time_column(nullable=False)
+    # 0 for the invitation and nudges, 1 and up for its reminders.
+    reminder_number: int = 0
+    # The template and the placeholder values the message was rendered from,
+    # so that reminders can be rendered with the same values.
+    template_data: dict[str, Any] = _json_column()
+    # Set for rows that must exist once at most (a reminder number of one
+    # invitation, the nudge of one interview, one recurring run's invitation).
+    dedupe_key: str | None = None
+    # Why a row was cancelled, missed or failed, in words for the researcher.
+    status_reason: str | None = None
+    sending_at: datetime | None = _time_column()
 
 
 class Interview(SQLModel, table=True):
@@ -226,3 +267,83 @@ class Code(SQLModel, table=True):
     interview_id: int = Field(foreign_key="interviews.id", index=True)
     kind: str
     key: str
+
+
+class RecurringSchedule(SQLModel, table=True):
+    """A study's cron schedule for inviting its audience again, one per study.
+
+    `audience` is "saved" (the study's participant list, optionally one
+    segment) or "cohort" (participants whose case was resolved within the
+    last `resolved_within_days` days and who were never invited).
+    """
+
+    __tablename__ = "recurring_schedules"
+    __table_args__ = (UniqueConstraint("study_id", name="uq_recurring_schedule_study"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="studies.id")
+    cron: str
+    audience: str = "saved"
+    resolved_within_days: int | None = None
+    segment: str | None = None
+    template: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    enabled: bool = True
+    created_at: datetime = _time_column(nullable=False)
+    updated_at: datetime = _time_column(nullable=False)
+
+
+class RecurringRun(SQLModel, table=True):
+    """One run of a recurring schedule, unique per study and scheduled time.
+
+    The unique key makes a second fire of the same time, from this process
+    or another one, fail to insert, so each scheduled time runs once.
+    """
+
+    __tablename__ = "recurring_runs"
+    __table_args__ = (
+        UniqueConstraint("study_id", "scheduled_for", name="uq_recurring_run"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="studies.id", index=True)
+    scheduled_for: datetime = _time_column(nullable=False)
+    status: str = "done"  # "done" or "missed"
+    invited: int = 0
+    skipped_fire_times: int = 0
+    worker: str = ""
+    created_at: datetime = _time_column(nullable=False)
+
+
+class Notice(SQLModel, table=True):
+    """A message for the research team: a researcher DM or a channel post.
+
+    Digests, per-interview notes, reports of missed invitations, alerts and
+    the target notice are delivered through these rows with the same claim
+    and retry rules as invitations. A digest's `dedupe_key` names its study
+    and period, so each period is posted once.
+    """
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        Index("ix_notices_status_due", "status", "due_at"),
+        Index("ix_notices_dedupe_key", "dedupe_key", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="studies.id", index=True)
+    kind: str
+    platform: str
+    # "user" for a direct message to `recipient_id`, "channel" for a post.
+    recipient_kind: str = "user"
+    recipient_id: str
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    dedupe_key: str | None = None
+    status: str = InvitationStatus.SCHEDULED
+    due_at: datetime = _time_column(nullable=False)
+    attempts: int = 0
+    last_error: str | None = None
+    claimed_by: str | None = None
+    claimed_at: datetime | None = _time_column()
+    sending_at: datetime | None = _time_column()
+    sent_at: datetime | None = _time_column()
+    created_at: datetime = _time_column(nullable=False)

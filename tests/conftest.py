@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings, load_settings
+from bot.config import SchedulerSettings, Settings, load_settings
 from bot.context import AppContext, open_context
 from interview_engine.models import Guide, InterviewSettings, Question
 from interview_engine.providers.offline import OfflineProvider
 from interview_engine.providers.openai import OpenAIProvider, OpenAISettings
 from tests.fakes.openai_server import FakeOpenAI
+from tests.recording_adapter import RecordingAdapter
 from tests.support import Clock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,3 +103,14 @@ def guide() -> Guide:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+def scheduler_settings() -> SchedulerSettings:
+    return SchedulerSettings()
+
+
+@pytest.fixture
+def recording(clock: Clock) -> RecordingAdapter:
+    """A Slack-like adapter that records sends, timed by the test clock."""
+    return RecordingAdapter(platform="slack", clock=lambda: clock.now)

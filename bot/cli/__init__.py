@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli import interviews, results
+from bot.cli import interviews, results, scheduling
 from bot.cli.common import (
     GlobalOptions,
     configure_logging,
@@ -112,6 +112,12 @@ app.command("demo")(interviews.demo)
 app.command("summary")(results.summary)
 app.command("ask")(results.ask)
 app.command("export")(results.export)
+app.command("invite")(scheduling.invite)
+app.command("invite-preview")(scheduling.invite_preview)
+app.add_typer(scheduling.participants_app, name="participants")
+app.command("status")(scheduling.status)
+app.command("recurring")(scheduling.recurring)
+app.command("digest")(scheduling.digest)
 
 
 def main() -> None:

@@ -42,12 +42,14 @@ from storage import (
     Database,
     Interview,
     InterviewStatus,
+    InvitationKind,
     Message,
     MessageRole,
     Participant,
     Study,
     StudyStatus,
     queries,
+    scheduling_queries,
 )
 from storage.types import utcnow
 
@@ -217,6 +219,12 @@ class ConversationService:
             session.add(interview)
             await session.flush()
             assert interview.id is not None
+            await scheduling_queries.cancel_pending(
+                session,
+                participant.id,
+                reason="the participant started the interview",
+                kinds=[InvitationKind.INVITATION, InvitationKind.REMINDER],
+            )
             replies = self._add_turn(session, interview, turn.messages)
             await session.flush()
             await session.commit()
@@ -314,6 +322,9 @@ class ConversationService:
             assert participant is not None
             if new_state.status == Status.OPTED_OUT:
                 participant.opted_out_at = utcnow()
+                await scheduling_queries.cancel_pending(
+                    session, participant.id or 0, reason="the participant opted out"
+                )
                 log.info(
                     "participant %s opted out of study %s", participant.id, study.id
                 )

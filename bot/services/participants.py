@@ -14,6 +14,24 @@ log = logging.getLogger(__name__)
 MAX_LABEL_CHARS = 100
 
 
+def apply_fields(
+    participant: Participant,
+    *,
+    display_name: str = "",
+    attributes: dict[str, Any] | None = None,
+    **values: Any,
+) -> None:
+    """Update a participant with the values given; None, and an empty name,
+    keep what is stored."""
+    if display_name:
+        participant.display_name = display_name
+    for name, value in values.items():
+        if value is not None:
+            setattr(participant, name, value)
+    if attributes:
+        participant.attributes = {**participant.attributes, **attributes}
+
+
 class ParticipantService:
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -106,21 +124,17 @@ class ParticipantService:
                     platform,
                     user_id,
                 )
-            if display_name:
-                participant.display_name = display_name
-            updates: dict[str, Any] = {
-                "segment": segment,
-                "case_type": case_type,
-                "resolution_outcome": resolution_outcome,
-                "resolved_at": resolved_at,
-                "time_zone": time_zone,
-                "consent": consent,
-            }
-            for name, value in updates.items():
-                if value is not None:
-                    setattr(participant, name, value)
-            if attributes:
-                participant.attributes = {**participant.attributes, **attributes}
+            apply_fields(
+                participant,
+                display_name=display_name,
+                segment=segment,
+                case_type=case_type,
+                resolution_outcome=resolution_outcome,
+                resolved_at=resolved_at,
+                time_zone=time_zone,
+                consent=consent,
+                attributes=attributes,
+            )
             session.add(participant)
             await session.commit()
             await session.refresh(participant)
