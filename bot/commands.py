@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 import re
 import shlex
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 from adapters.base import (
+    Adapter,
     AnswerReply,
     FileReply,
     InvitationReply,
@@ -27,8 +29,10 @@ from adapters.base import (
     TextReply,
 )
 from bot.context import AppContext
-from bot.errors import InvalidInputError, PermissionDeniedError, PerspectiveError
+from bot.errors import InvalidInputError, PermissionDeniedError
 from bot.export import FORMATS, export_study
+from bot.scheduling.invitations import InviteRequest, PlannedInvitation
+from bot.scheduling.send_times import SendTime
 from bot.services.studies import experience_of, plan_of, questions_of, settings_of
 from interview_engine import plans
 from interview_engine.models import AccessLevel
@@ -79,7 +83,9 @@ SLOW_COMMANDS = frozenset({"new", "summary", "ask", "export", "invite"})
 # Commands anyone may use; everything else needs the researcher role.
 OPEN_COMMANDS = frozenset({"help"})
 
-_MENTION = re.compile(r"^<[@#!]([A-Z0-9]+)(?:\|[^>]*)?>$")
+# Slack writes <@U123|name> and <#C123|name>; Discord writes <@123>, <@!123>.
+_MENTION = re.compile(r"^<(?:@!?|#|!)([A-Z0-9]+)(?:\|[^>]*)?>$")
+_USER_ID = re.compile(r"^[A-Z0-9]{2,32}$")
 _SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"})
 
 
@@ -220,9 +226,15 @@ def invitation_text(study: Study) -> str:
 class CommandService:
     """Runs parsed subcommands against the services, with permission checks."""
 
-    def __init__(self, context: AppContext, is_researcher: ResearcherCheck) -> None:
+    def __init__(
+        self,
+        context: AppContext,
+        is_researcher: ResearcherCheck,
+        adapters: Mapping[str, Adapter] | None = None,
+    ) -> None:
         self.context = context
         self.is_researcher = is_researcher
+        self.adapters = adapters or {}
 
     async def run(
         self, invocation: Invocation, command: ParsedCommand
@@ -361,14 +373,15 @@ class CommandService:
         self, invocation: Invocation, command: ParsedCommand
     ) -> CommandResult:
         study = await self.study(command)
-        counts = await self.context.studies.counts(study)
-        ordered = {
-            "started": counts.get("active", 0) + counts.get("paused", 0),
-            "completed": counts.get("completed", 0),
-            "opted out": counts.get("opted_out", 0),
+        report = await self.context.scheduling.status(study)
+        counts = {
+            name.replace("_", " "): count for name, count in report.counts.items()
         }
+        details = [f"{r.status}: {r.reason} ({r.count})" for r in report.reasons]
+        if report.next_due_at is not None:
+            details.append(f"next message due {report.next_due_at:%Y-%m-%d %H:%M} UTC")
         return CommandResult(
-            [StatusReply(study.id or 0, study.title, ordered)], study=study
+            [StatusReply(study.id or 0, study.title, counts, details)], study=study
         )
 
     def results_visibility(self, invocation: Invocation, study: Study) -> CommandResult:
@@ -454,7 +467,99 @@ class CommandService:
     async def _invite(
         self, invocation: Invocation, command: ParsedCommand
     ) -> CommandResult:
-        raise PerspectiveError("Invitations are not available yet in this version.")
+        study = await self.study(command)
+        users: list[str] = []
+        for token in command.arguments[1:]:
+            user = mentioned_id(token) or token.lstrip("@")
+            if not _USER_ID.match(user):
+                raise UsageError(
+                    f"“{token}” is not a user: mention people with @.\n\n"
+                    f"{usage('invite')}"
+                )
+            users.append(user)
+        options = command.options
+        if not users and not options.get("segment"):
+            raise UsageError(f"Whom should I invite?\n\n{usage('invite')}")
+        if invocation.platform == "discord":
+            users = await self._consenting(study, users)
+        request = InviteRequest(
+            platform=invocation.platform,
+            user_ids=users,
+            segment=options.get("segment"),
+            case_type=options.get("case_type"),
+            outcome=options.get("outcome"),
+            resolved_at=_date(options.get("resolved_at"), "--resolved-at"),
+            template=options.get("template"),
+            send_time=SendTime(
+                at=_date(options.get("at"), "--at", aware=False),
+                days_after_resolution=_float(options.get("days_after_resolution")),
+            ),
+        )
+        planned = await self.context.scheduling.invite(
+            study, request, adapters=self.adapters
+        )
+        return CommandResult([TextReply(_invite_summary(study, planned))], study=study)
+
+    async def _consenting(self, study: Study, users: list[str]) -> list[str]:
+        """Keep Discord users who gave consent; Discord forbids unsolicited DMs."""
+        allowed: list[str] = []
+        for user in users:
+            found = await self.context.participants.find(study, "discord", "", user)
+            if found is not None and found.consent:
+                allowed.append(user)
+        if users and not allowed:
+            raise InvalidInputError(
+                "Discord does not allow unsolicited direct messages, and none of them "
+                "has agreed to be contacted. Post a Start button with "
+                "`/perspective post-invite` instead."
+            )
+        return allowed
+
+
+def _date(value: str | None, option: str, *, aware: bool = True) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise UsageError(
+            f"{option} needs a date such as 2026-12-07 or 2026-12-07T09:30, "
+            f"got “{value}”."
+        ) from error
+    if aware and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _float(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError as error:
+        raise UsageError(
+            f"--days-after-resolution needs a number, got “{value}”."
+        ) from error
+    if not 0 <= number <= 365:
+        raise UsageError("--days-after-resolution must be between 0 and 365.")
+    return number
+
+
+def _invite_summary(study: Study, planned: list[PlannedInvitation]) -> str:
+    scheduled = [p for p in planned if p.skipped is None]
+    skipped = [p for p in planned if p.skipped is not None]
+    lines = [f"Study {study.id}: {len(scheduled)} invitations scheduled."]
+    for item in scheduled[:20]:
+        when = item.local_due_at
+        at = f"{when:%a %d %b %H:%M} ({item.time_zone})" if when else "now"
+        lines.append(f"• {item.name or item.user_id}: {at}")
+    if len(scheduled) > 20:
+        lines.append(f"• and {len(scheduled) - 20} more")
+    for item in skipped[:20]:
+        lines.append(f"• skipped {item.name or item.user_id}: {item.skipped}")
+    if len(skipped) > 20:
+        lines.append(f"• and {len(skipped) - 20} more skipped")
+    return "\n".join(lines)
 
 
 __all__ = [

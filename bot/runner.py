@@ -9,14 +9,19 @@ import signal
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from adapters.base import Adapter
 from bot.config import Settings
 from bot.context import AppContext, open_context
 from bot.errors import ConfigError
+from bot.scheduling.scheduler import start_scheduler
 
 log = logging.getLogger(__name__)
 
 
 class Runnable(Protocol):
+    @property
+    def adapter(self) -> Adapter: ...
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -30,6 +35,9 @@ class Running:
     platforms: list[Runnable] = field(default_factory=list)
 
     async def stop(self) -> None:
+        from bot.scheduling.scheduler import stop_scheduler
+
+        await stop_scheduler()
         for platform in reversed(self.platforms):
             try:
                 await platform.stop()
@@ -112,6 +120,11 @@ async def start_platforms(settings: Settings) -> Running:
             discord_bot = DiscordBot(context, settings.discord, token=discord_token)
             await discord_bot.start()
             running.platforms.append(discord_bot)
+        await start_scheduler(
+            context.database,
+            {p.adapter.platform: p.adapter for p in running.platforms},
+            settings.scheduler,
+        )
     except BaseException:
         await running.stop()
         raise

@@ -29,7 +29,9 @@ from bot.commands import invitation_text
 from bot.config import DiscordSettings
 from bot.context import AppContext
 from bot.errors import ConfigError, NotFoundError
+from bot.services import invited
 from bot.services.conversation import StoredReply
+from bot.services.invited import first_reply
 from interview_engine.models import ParticipantExperience
 from storage import Interview, Participant, Study, StudyStatus
 
@@ -384,7 +386,12 @@ class DiscordBot:
         pending = await participants.pending("discord", DM_WORKSPACE, user_id)
         if pending:
             participant, study = pending[0]
-            await self.start_interview(study, participant, str(message.channel.id))
+            meaning = await first_reply(self.context, participant, message.content)
+            if meaning == "start":
+                await self.start_interview(study, participant, str(message.channel.id))
+            else:
+                note = invited.OPTED_OUT if meaning == "opted_out" else invited.LATER
+                await self._say(message.channel, note)
             return
         last = self._explained.get(message.author.id, 0.0)
         if time.monotonic() - last < STRANGER_REPLY_SECONDS:

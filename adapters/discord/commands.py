@@ -82,7 +82,9 @@ class CommandRunner:
             owns = await self.bot.context.studies.owns_any("discord", inv.user_id)
             return has_role or owns
 
-        service = CommandService(self.bot.context, researcher)
+        service = CommandService(
+            self.bot.context, researcher, {"discord": self.bot.adapter}
+        )
         try:
             result = await service.run(invocation, command)
             await self.publish(interaction, invocation, result)
@@ -227,6 +229,38 @@ def build_group(bot: DiscordBot) -> app_commands.Group:
         await runner.run(
             interaction, ParsedCommand("settings", [study], values=changes)
         )
+
+    @group.command(
+        name="invite", description="Invite members who agreed to be contacted"
+    )
+    @app_commands.describe(
+        users="Mentions or user ids, separated by spaces",
+        segment="Segment label, such as escalated customer",
+        at="Send time, YYYY-MM-DDTHH:MM in each member's time",
+        days_after_resolution="Send this many days after the case was resolved",
+    )
+    async def invite(
+        interaction: Interaction,
+        study: str,
+        users: str | None = None,
+        segment: str | None = None,
+        case_type: str | None = None,
+        outcome: str | None = None,
+        at: str | None = None,
+        days_after_resolution: float | None = None,
+    ) -> None:
+        options = {
+            "segment": segment,
+            "case_type": case_type,
+            "outcome": outcome,
+            "at": at,
+            "days_after_resolution": (
+                None if days_after_resolution is None else str(days_after_resolution)
+            ),
+        }
+        arguments = [study, *(users or "").split()]
+        given = {k: v for k, v in options.items() if v is not None}
+        await runner.run(interaction, ParsedCommand("invite", arguments, given))
 
     @group.command(name="post-invite", description="Post a Start interview button")
     async def post_invite(

@@ -124,9 +124,10 @@ class SlackAdapter:
         self, channel: str, messages: list[SlackMessage], thread_ts: str | None = None
     ) -> list[str]:
         sent: list[str] = []
+        target = channel
         for message in messages:
             arguments: dict[str, Any] = {
-                "channel": channel,
+                "channel": target,
                 "text": message.text,
                 "blocks": message.blocks,
                 "unfurl_links": False,
@@ -135,14 +136,21 @@ class SlackAdapter:
                 arguments["thread_ts"] = thread_ts
             response = await self._call("chat.postMessage", channel, **arguments)
             sent.append(str(response["ts"]))
+            if target.startswith(("U", "W")) and response.get("channel"):
+                # Posting to a user id opens the DM; later parts go to its id.
+                target = str(response["channel"])
+                self._dm_channels[channel] = target
         return sent
 
     async def send_direct_message(
         self, user_id: str, reply: Reply, *, thread_ts: str | None = None
     ) -> list[str]:
-        channel = await self.open_direct_message(user_id)
         if isinstance(reply, FileReply):
-            return [await self.upload(channel, reply)]
+            return [await self.upload(await self.open_direct_message(user_id), reply)]
+        # chat.postMessage accepts a user id as the channel and opens the DM
+        # itself, which spares a conversations.open call (a stricter rate
+        # tier) per invitation.
+        channel = self._dm_channels.get(user_id, user_id)
         return await self._post(channel, render(reply), thread_ts)
 
     async def post_to_channel(

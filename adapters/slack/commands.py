@@ -63,7 +63,9 @@ class SlashCommands:
 
     def __init__(self, bot: SlackBot) -> None:
         self.bot = bot
-        self.service = CommandService(bot.context, bot.is_researcher)
+        self.service = CommandService(
+            bot.context, bot.is_researcher, {"slack": bot.adapter}
+        )
 
     def register(self, app: AsyncApp) -> None:
         app.command(COMMAND)(self.on_command)

@@ -24,9 +24,17 @@ from adapters.slack.blocks import (
     context,
     escape,
 )
-from adapters.slack.inbound import Edit, Ignored, MessageEvent, convert_message
+from adapters.slack.inbound import (
+    WORKSPACE,
+    Edit,
+    Ignored,
+    MessageEvent,
+    convert_message,
+)
 from bot.commands import invitation_text
 from bot.errors import NotFoundError
+from bot.services import invited
+from bot.services.invited import first_reply
 from interview_engine.models import ParticipantExperience
 from storage import Participant, Study, StudyStatus
 
@@ -64,7 +72,6 @@ class DirectMessages:
         bot = self.bot
         converted = convert_message(
             event,
-            team_id=str(body.get("team_id") or bot.team_id),
             bot_user_id=bot.bot_user_id,
             event_id=body.get("event_id"),
         )
@@ -108,7 +115,14 @@ class DirectMessages:
         )
         if pending:
             participant, study = pending[0]
-            await self.start_interview(study, participant, inbound.channel_id)
+            meaning = await first_reply(self.bot.context, participant, inbound.text)
+            if meaning == "start":
+                await self.start_interview(study, participant, inbound.channel_id)
+            else:
+                note = invited.OPTED_OUT if meaning == "opted_out" else invited.LATER
+                await self.bot.adapter.post_to_channel(
+                    inbound.channel_id, TextReply(note)
+                )
             return
         last = self._explained.get(inbound.user_id, 0.0)
         if time.monotonic() - last < STRANGER_REPLY_SECONDS:
@@ -153,7 +167,7 @@ class DirectMessages:
         else:
             await self.bot.deliver(started.replies)
 
-    async def join(self, user_id: str, team_id: str, join_code: str) -> str | None:
+    async def join(self, user_id: str, join_code: str) -> str | None:
         """Start the user's interview in a study; return a refusal, if any."""
         bot = self.bot
         try:
@@ -163,7 +177,7 @@ class DirectMessages:
         if study.status != StudyStatus.ACTIVE:
             return "This study has closed. Thank you for your interest!"
         participants = bot.context.participants
-        participant = await participants.find(study, "slack", team_id, user_id)
+        participant = await participants.find(study, "slack", WORKSPACE, user_id)
         experience = ParticipantExperience.model_validate(study.experience)
         if participant is None and experience.require_known_participants:
             return texts.INVITATION_ONLY
@@ -173,7 +187,7 @@ class DirectMessages:
         participant = await participants.ensure(
             study,
             platform="slack",
-            workspace_id=team_id,
+            workspace_id=WORKSPACE,
             user_id=user_id,
             display_name=info.display_name,
             time_zone=info.time_zone,
@@ -186,23 +200,21 @@ class DirectMessages:
     async def on_start(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
         await ack()
         user_id = body["user"]["id"]
-        team_id = str((body.get("team") or {}).get("id") or self.bot.team_id)
         join_code = body["actions"][0]["value"]
         self.bot.spawn(
-            self._start_clicked(user_id, team_id, join_code, body, respond),
+            self._start_clicked(user_id, join_code, body, respond),
             "start button",
         )
 
     async def _start_clicked(
         self,
         user_id: str,
-        team_id: str,
         join_code: str,
         body: dict[str, Any],
         respond: Any,
     ) -> None:
         try:
-            refusal = await self.join(user_id, team_id, join_code)
+            refusal = await self.join(user_id, join_code)
         except DeliveryError as error:
             log.warning("start for %s failed: %s", user_id, error)
             refusal = (
@@ -247,10 +259,9 @@ class DirectMessages:
         await ack()
         action = body["actions"][0]
         channel = (body.get("channel") or {}).get("id", "")
-        team_id = str((body.get("team") or {}).get("id") or self.bot.team_id)
         inbound = InboundMessage(
             platform="slack",
-            workspace_id=team_id,
+            workspace_id=WORKSPACE,
             user_id=body["user"]["id"],
             channel_id=channel,
             text=str(action.get("value", "")),

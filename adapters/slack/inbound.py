@@ -37,6 +37,12 @@ class MessageEvent(TypedDict):
     deleted_ts: NotRequired[str]
 
 
+# One bot token serves one workspace, so Slack participants are keyed by user
+# id alone, with this workspace id: the same as for participants invited or
+# imported from the command line, who are created before any Slack event
+# names a team.
+WORKSPACE = ""
+
 # Subtypes that carry a person's own words.
 PERSON_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 
@@ -58,7 +64,6 @@ class Ignored:
 def convert_message(
     event: MessageEvent,
     *,
-    team_id: str,
     bot_user_id: str,
     event_id: str | None,
 ) -> InboundMessage | Edit | Ignored:
@@ -90,7 +95,7 @@ def convert_message(
     text = event.get("text", "")
     return InboundMessage(
         platform="slack",
-        workspace_id=team_id,
+        workspace_id=WORKSPACE,
         user_id=user,
         channel_id=event["channel"],
         text=text,

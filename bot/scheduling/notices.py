@@ -26,6 +26,7 @@ class NoticeKind(StrEnum):
     MISSED = "missed"
     UNCONFIRMED = "unconfirmed"
     PERMISSION = "permission"
+    UNREACHABLE = "unreachable"
     RECURRING_MISSED = "recurring-missed"
     TARGET_REACHED = "target-reached"
     INTERVIEW_NOTE = "interview-note"

@@ -149,6 +149,7 @@ async def record_failure(
         )
         if decision.unreachable_reason is not None:
             await _mark_unreachable(session, participant, decision.unreachable_reason)
+            await _tell_unreachable(run, session, study, participant, decision)
         if decision.missing_permission is not None:
             await _alert_permission(run, session, study, participant.platform, decision)
         await session.commit()
@@ -193,6 +194,47 @@ async def _mark_unreachable(
         reason,
         cancelled,
     )
+
+
+async def _tell_unreachable(
+    run: DispatchPass,
+    session: AsyncSession,
+    study: Study,
+    participant: Participant,
+    decision: FailedSend,
+) -> None:
+    """Tell the researcher once per participant who cannot be messaged."""
+    who = participant.display_name or participant.platform_user_id
+    why = _reason_words(decision.unreachable_reason)
+    text = (
+        f"{who} ({participant.platform} user {participant.platform_user_id}) could "
+        f"not be invited to “{study.title}”: {why}. No more messages will be "
+        "sent to them for this study."
+    )
+    await scheduling_queries.insert_once(
+        session,
+        notices.to_researcher(
+            study,
+            notices.NoticeKind.UNREACHABLE,
+            text,
+            now=run.now,
+            dedupe_key=f"unreachable:{study.id}:{participant.id}",
+        ),
+    )
+
+
+_REASON_WORDS = {
+    "dms_closed": "they do not accept direct messages from the bot",
+    "user_not_found": "the account does not exist",
+    "unknown_user": "the account does not exist",
+    "user_disabled": "the account is deactivated",
+    "account_inactive": "the account is deactivated",
+    "cannot_dm_bot": "it is a bot account",
+}
+
+
+def _reason_words(reason: str | None) -> str:
+    return _REASON_WORDS.get(reason or "", reason or "unknown reason")
 
 
 async def _alert_permission(

@@ -1,8 +1,10 @@
 """Import participants from a CSV file, keeping the valid rows.
 
 The first line names the columns: platform, user_id, name, segment,
-case_type, outcome, resolved_at and time_zone (only platform and user_id
-are required; workspace_id is optional). Other columns are stored as
+case_type, outcome, resolved_at, time_zone and consent (only platform and
+user_id are required; workspace_id is optional). Consent (yes or no) says
+whether the person agreed to be contacted directly, which Discord requires
+before the bot may send an unsolicited direct message. Other columns are stored as
 participant attributes. Each invalid row is reported with its line number
 and left out; every other row is imported or updates the stored
 participant.
@@ -47,8 +49,11 @@ _KNOWN = frozenset(
         "resolved_at",
         "time_zone",
         "workspace_id",
+        "consent",
     )
 )
+_YES = frozenset({"yes", "y", "true", "1", "x"})
+_NO = frozenset({"no", "n", "false", "0", ""})
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,9 @@ def _parse_row(line: int, values: dict[str, str]) -> _Row:
         except InvalidInputError as error:
             raise InvalidInputError(f"time_zone: {error}") from error
     resolved = values.get("resolved_at")
+    consent = values.get("consent", "").strip().lower()
+    if consent not in _YES | _NO:
+        raise InvalidInputError(f"consent “{consent}” is not yes or no")
     fields: dict[str, Any] = {
         "display_name": values.get("name", ""),
         "segment": values.get("segment") or None,
@@ -120,6 +128,8 @@ def _parse_row(line: int, values: dict[str, str]) -> _Row:
         "resolution_outcome": values.get("outcome") or None,
         "resolved_at": parse_resolved_at(resolved, zone_name) if resolved else None,
         "time_zone": zone_name,
+        # Only a yes counts; an empty cell keeps what is stored.
+        "consent": True if consent in _YES else None,
     }
     attributes = {k: v for k, v in values.items() if k not in _KNOWN and v}
     key = (platform, values.get("workspace_id", ""), user_id)
