@@ -325,6 +325,7 @@ class FakeSlack(HttpTraffic):
         match: Mapping[str, str] | Callable[[dict[str, Any]], bool] | None = None,
         count: int | None = None,
         status: int = 200,
+        retry_after: int | None = None,
     ) -> None:
         """Fail the calls to ``method`` whose arguments match with ``error``.
 
@@ -343,7 +344,7 @@ class FakeSlack(HttpTraffic):
                 return all(str(args.get(k)) == v for k, v in expected.items())
 
         rules = self.web.fail_rules.setdefault(method, [])
-        rules.append(InjectedFailure(error, status, None, count, predicate))
+        rules.append(InjectedFailure(error, status, retry_after, count, predicate))
 
     def set_rate_limit(self, key: str, rate: RateLimit | None) -> None:
         """Change one rate limit (``None`` lifts it) and reset the buckets.
