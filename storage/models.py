@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -179,10 +179,24 @@ class Invitation(SQLModel, table=True):
     sending_at: datetime | None = _time_column()
 
 
+OPEN_INTERVIEW = "status IN ('active', 'paused')"
+
+
 class Interview(SQLModel, table=True):
     """One participant's conversation with the interviewer in one study."""
 
     __tablename__ = "interviews"
+    # At most one open interview per participant, even when two processes
+    # start one at the same moment (a partial index on both databases).
+    __table_args__ = (
+        Index(
+            "uq_interviews_open_participant",
+            "participant_id",
+            unique=True,
+            sqlite_where=text(OPEN_INTERVIEW),
+            postgresql_where=text(OPEN_INTERVIEW),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     study_id: int = Field(foreign_key="studies.id", index=True)

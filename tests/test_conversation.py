@@ -204,3 +204,22 @@ async def test_completed_participant_not_interviewed_twice(context: AppContext) 
     )
     again = await context.conversations.start(study, participant, channel_id="D1")
     assert again.status == "already_completed"
+
+
+async def test_simultaneous_starts_one_interview(settings: Settings) -> None:
+    first = await open_context(settings, provider=OfflineProvider())
+    second = await open_context(settings, provider=OfflineProvider())
+    try:
+        study = await first.studies.create(QUESTION)
+        participant = await first.participants.ensure(
+            study, platform="console", workspace_id="w", user_id="u9"
+        )
+        results = await asyncio.gather(
+            first.conversations.start(study, participant, channel_id="c"),
+            second.conversations.start(study, participant, channel_id="c"),
+        )
+        assert sorted(r.status for r in results) == ["resumed", "started"]
+        assert len({r.interview_id for r in results}) == 1
+    finally:
+        await first.close()
+        await second.close()

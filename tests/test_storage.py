@@ -196,3 +196,63 @@ async def test_version_bump_has_one_winner(database: Database) -> None:
         await session.commit()
     assert first is True
     assert second is False
+
+
+async def test_outdated_database_needs_upgrade(database_url: str) -> None:
+    from alembic import command
+
+    from storage.database import alembic_config
+
+    db = Database(database_url)
+    await db.prepare()
+    config = alembic_config(database_url)
+
+    def downgrade(connection: Any) -> None:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+
+    async with db.engine.begin() as connection:
+        await connection.run_sync(downgrade)
+    with pytest.raises(MigrationRequiredError, match="perspective db upgrade"):
+        await db.prepare()
+    await db.upgrade()
+    await db.prepare()
+    await db.close()
+
+
+async def test_one_open_interview_per_participant(database: Database) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    study = await _study(database)
+    assert study.id is not None
+    async with database.session() as session:
+        participant = Participant(
+            study_id=study.id, platform="console", platform_user_id="u"
+        )
+        session.add(participant)
+        await session.commit()
+        await session.refresh(participant)
+    assert participant.id is not None
+    async with database.session() as session:
+        session.add(
+            Interview(study_id=study.id, participant_id=participant.id, platform="x")
+        )
+        await session.commit()
+    with pytest.raises(IntegrityError):
+        async with database.session() as session:
+            session.add(
+                Interview(
+                    study_id=study.id, participant_id=participant.id, platform="x"
+                )
+            )
+            await session.commit()
+    async with database.session() as session:
+        session.add(
+            Interview(
+                study_id=study.id,
+                participant_id=participant.id,
+                platform="x",
+                status="completed",
+            )
+        )
+        await session.commit()

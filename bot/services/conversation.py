@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import Literal
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -205,29 +206,38 @@ class ConversationService:
             now=utcnow(),
             participant_name=participant.display_name or None,
         )
-        async with self.database.session() as session:
-            stored_participant = await session.get(Participant, participant.id)
-            assert stored_participant is not None
-            stored_participant.opted_out_at = None
-            interview = Interview(
-                study_id=study.id,
-                participant_id=participant.id,
-                platform=participant.platform,
-                channel_id=channel_id,
-                state=turn.state.model_dump(mode="json"),
-            )
-            session.add(interview)
-            await session.flush()
-            assert interview.id is not None
-            await scheduling_queries.cancel_pending(
-                session,
-                participant.id,
-                reason="the participant started the interview",
-                kinds=[InvitationKind.INVITATION, InvitationKind.REMINDER],
-            )
-            replies = self._add_turn(session, interview, turn.messages)
-            await session.flush()
-            await session.commit()
+        try:
+            async with self.database.session() as session:
+                stored_participant = await session.get(Participant, participant.id)
+                assert stored_participant is not None
+                stored_participant.opted_out_at = None
+                interview = Interview(
+                    study_id=study.id,
+                    participant_id=participant.id,
+                    platform=participant.platform,
+                    channel_id=channel_id,
+                    state=turn.state.model_dump(mode="json"),
+                )
+                session.add(interview)
+                await session.flush()
+                assert interview.id is not None
+                await scheduling_queries.cancel_pending(
+                    session,
+                    participant.id,
+                    reason="the participant started the interview",
+                    kinds=[InvitationKind.INVITATION, InvitationKind.REMINDER],
+                )
+                replies = self._add_turn(session, interview, turn.messages)
+                await session.flush()
+                await session.commit()
+        except IntegrityError:
+            # Another process started this participant's interview first.
+            async with self.database.session() as session:
+                existing = await queries.interview_for_participant(
+                    session, participant.id
+                )
+            log.info("participant %s: interview started elsewhere", participant.id)
+            return StartResult("resumed", existing.id if existing else None, [])
         log.info(
             "interview %s started: study=%s participant=%s platform=%s",
             interview.id,
