@@ -33,6 +33,9 @@ class InboundMessage:
         event_key: The platform's id of this delivery when it has one (a
             Slack event_id), used with message_id to drop redeliveries.
         thread_id: The thread the message was posted in, if any.
+        reply_to: For a button press, the platform id of the message that
+            carried the button; the answer counts only if that message is
+            still the interviewer's latest.
     """
 
     platform: str
@@ -44,6 +47,7 @@ class InboundMessage:
     event_key: str | None = None
     thread_id: str | None = None
     display_name: str | None = None
+    reply_to: str | None = None
     received_at: datetime = field(default_factory=utcnow)
 
 

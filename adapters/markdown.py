@@ -114,6 +114,7 @@ def answer_markdown(report: AnswerReport) -> str:
         lines.append(
             f"> “{safe(quote.text)}” (interview {quote.interview_id}{segment})"
         )
+        lines.append("")  # one block quote per passage, not one run-on block
     return "\n".join(lines) + "\n"
 
 

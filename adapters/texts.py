@@ -17,3 +17,11 @@ INVITATION_ONLY = (
     "This study is by invitation only, and you're not on its list. If you think "
     "you should be, contact the team that runs it."
 )
+OPTED_OUT_BEFORE = (
+    "You opted out earlier, so I won't send you anything. If you'd like to take "
+    "part after all, ask the team that runs the study."
+)
+COMPLETED_BEFORE = (
+    "Thank you again for your interview! There is nothing more to do. If "
+    "something else comes to mind, tell the team that runs the study."
+)

@@ -29,7 +29,7 @@ from adapters.base import (
     TextReply,
 )
 from bot.context import AppContext
-from bot.errors import InvalidInputError, PermissionDeniedError
+from bot.errors import InvalidInputError, PermissionDeniedError, PerspectiveError
 from bot.export import FORMATS, export_study
 from bot.scheduling.invitations import InviteRequest, PlannedInvitation
 from bot.scheduling.send_times import SendTime
@@ -216,7 +216,7 @@ def invitation_text(study: Study) -> str:
     experience = experience_of(study)
     minutes = round(study.interview_settings.get("max_minutes", 15))
     return (
-        f"*{experience.conversation_title}*\n{experience.researcher_name} would like "
+        f"{experience.conversation_title}\n{experience.researcher_name} would like "
         f"to hear about your experience. An AI interviewer asks a few questions in a "
         f"direct message; it takes about {minutes} minutes and you can stop at "
         "any time."
@@ -240,13 +240,13 @@ class CommandService:
         self, invocation: Invocation, command: ParsedCommand
     ) -> CommandResult:
         """Run one subcommand; PerspectiveError messages are for the user."""
-        if command.name not in OPEN_COMMANDS and not await self.is_researcher(
-            invocation
-        ):
+        allowed = command.name in OPEN_COMMANDS or await self.is_researcher(invocation)
+        if not allowed and not await self._owns_named_study(invocation, command):
             raise PermissionDeniedError(
-                f"Only researchers can use `{COMMAND} {command.name}`. Ask a workspace "
+                f"Only researchers can use `{COMMAND} {command.name}`. Ask an "
                 "admin to add you to the researchers in the bot's settings "
-                "([access] researcher_ids or researcher_usergroup)."
+                "([access] researcher_ids or researcher_usergroup on Slack, "
+                "[discord] researcher_role_ids on Discord)."
             )
         handler = getattr(self, f"_{command.name}")
         result: CommandResult = await handler(invocation, command)
@@ -258,6 +258,21 @@ class CommandService:
             invocation.channel_id,
         )
         return result
+
+    async def _owns_named_study(
+        self, invocation: Invocation, command: ParsedCommand
+    ) -> bool:
+        """Let the owner of a study manage that study (and only that one)."""
+        if command.name == "new" or not command.arguments:
+            return False
+        try:
+            study = await self.context.studies.get(command.arguments[0])
+        except PerspectiveError:
+            return False
+        return (
+            study.owner_platform == invocation.platform
+            and study.owner_id == invocation.user_id
+        )
 
     async def study(self, command: ParsedCommand, *, optional: bool = False) -> Study:
         """Find the study named by the first argument (or the latest active one)."""
@@ -353,7 +368,15 @@ class CommandService:
         self, invocation: Invocation, command: ParsedCommand
     ) -> CommandResult:
         study = await self.study(command)
-        return CommandResult(form="settings", study=study)
+        if not command.values:
+            return CommandResult(form="settings", study=study)
+        study = await self.context.studies.set_experience(
+            study.id or 0, **command.values
+        )
+        experience = experience_of(study)
+        lines = [f"Saved the participant experience of study {study.id}:"]
+        lines += [f"• {name}: {getattr(experience, name)}" for name in command.values]
+        return CommandResult([TextReply("\n".join(lines))], study=study)
 
     async def _link(
         self, invocation: Invocation, command: ParsedCommand

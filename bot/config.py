@@ -87,6 +87,9 @@ class SlackSettings(BaseModel):
     http_port: int = Field(default=3000, ge=0, le=65535)
     http_path: str = "/slack/events"
     rate_limit_retries: int = Field(default=3, ge=0)
+    # Seconds to wait after a participant's message before answering, so
+    # that a thought typed as several quick messages is one answer.
+    reply_delay_seconds: float = Field(default=1.5, ge=0, le=30)
 
 
 class DiscordSettings(BaseModel):
@@ -103,9 +106,14 @@ class DiscordSettings(BaseModel):
     bot_token_env: str = "DISCORD_BOT_TOKEN"
     api_base: str | None = None
     gateway_url: str | None = None
+    # Servers where /perspective research commands work. Empty is fine while
+    # the bot is in one server; in several, list them, because Manage Server
+    # in one server must not open the studies of another.
+    guild_ids: list[int] = Field(default_factory=list)
     # Members with Manage Server, or with one of these role ids, are researchers.
     researcher_role_ids: list[int] = Field(default_factory=list)
     manage_server_is_researcher: bool = True
+    reply_delay_seconds: float = Field(default=1.5, ge=0, le=30)
 
 
 class AccessSettings(BaseModel):

@@ -31,7 +31,7 @@ MAX_CONTROL_WORDS = 12
 # Trailing words that do not change a bare command ("stop please", "skip it").
 _POLITE = (
     r"( (please|now|thanks|thank you|for now|it|this|that|one|por favor|bitte|"
-    r"s il vous plait|s il te plait|merci|danke|gracias|obrigado|obrigada))*$"
+    r"s il vous plait|s il te plait|merci|danke|gracias|obrigado|obrigada|🛑))*$"
 )
 
 

@@ -42,15 +42,6 @@ async def list_studies(session: AsyncSession) -> Sequence[Study]:
     return result.all()
 
 
-async def owns_any_study(session: AsyncSession, platform: str, user_id: str) -> bool:
-    result = await session.exec(
-        select(Study.id).where(
-            Study.owner_platform == platform, Study.owner_id == user_id
-        )
-    )
-    return result.first() is not None
-
-
 async def pending_participations(
     session: AsyncSession, platform: str, workspace_id: str, user_id: str
 ) -> Sequence[tuple[Participant, Study]]:
@@ -70,6 +61,32 @@ async def pending_participations(
         .order_by(col(Participant.id).desc())
     )
     return result.all()
+
+
+async def past_participation(
+    session: AsyncSession, platform: str, workspace_id: str, user_id: str
+) -> tuple[bool, bool]:
+    """Tell whether the user ever opted out, and ever completed an interview."""
+    result = await session.exec(
+        select(Participant.opted_out_at, Interview.status)
+        .join(
+            Interview,
+            col(Interview.participant_id) == col(Participant.id),
+            isouter=True,
+        )
+        .where(
+            Participant.platform == platform,
+            Participant.workspace_id == workspace_id,
+            Participant.platform_user_id == user_id,
+        )
+    )
+    rows = result.all()
+    opted_out = any(
+        opted is not None or status == InterviewStatus.OPTED_OUT
+        for opted, status in rows
+    )
+    completed = any(status == InterviewStatus.COMPLETED for _opted, status in rows)
+    return opted_out, completed
 
 
 async def open_studies(session: AsyncSession) -> Sequence[Study]:
@@ -208,8 +225,16 @@ async def bump_interview_version(
     return bool(result.rowcount == 1)
 
 
-async def interviews_awaiting_reply(session: AsyncSession) -> Sequence[int]:
-    """Return open interviews whose newest message is an unhandled answer."""
+async def interviews_awaiting_reply(
+    session: AsyncSession,
+    platform: str | None = None,
+    older_than: datetime | None = None,
+) -> Sequence[int]:
+    """Return open interviews whose newest message is an unhandled answer.
+
+    `platform` keeps only one platform's interviews; `older_than` keeps only
+    answers stored before that time (a reply may still be on its way).
+    """
     latest = (
         select(Message.interview_id, func.max(Message.id).label("last_id"))
         .where(col(Message.deleted_at).is_(None))
@@ -223,17 +248,20 @@ async def interviews_awaiting_reply(session: AsyncSession) -> Sequence[int]:
         .where(
             Message.role == MessageRole.PARTICIPANT,
             col(Interview.status).in_([InterviewStatus.ACTIVE, InterviewStatus.PAUSED]),
+            *([Interview.platform == platform] if platform else []),
+            *([col(Message.created_at) < older_than] if older_than else []),
         )
     )
     return [interview_id for interview_id in result.all() if interview_id is not None]
 
 
 async def undelivered_messages(
-    session: AsyncSession, older_than: datetime
+    session: AsyncSession, older_than: datetime, platform: str | None = None
 ) -> Sequence[Message]:
     """Return interviewer messages stored but never confirmed as sent."""
-    result = await session.exec(
+    query = (
         select(Message)
+        .join(Interview, col(Interview.id) == col(Message.interview_id))
         .where(
             Message.role == MessageRole.INTERVIEWER,
             col(Message.delivered_at).is_(None),
@@ -241,6 +269,9 @@ async def undelivered_messages(
         )
         .order_by(col(Message.id))
     )
+    if platform is not None:
+        query = query.where(Interview.platform == platform)
+    result = await session.exec(query)
     return result.all()
 
 

@@ -94,9 +94,13 @@ class DiscordHarness:
 
 @asynccontextmanager
 async def running_discord(
-    context: AppContext, fake: FakeDiscord
+    context: AppContext, fake: FakeDiscord, *, reply_delay: float = 0.0
 ) -> AsyncIterator[DiscordHarness]:
-    settings = DiscordSettings(api_base=fake.api_base, gateway_url=fake.gateway_url)
+    settings = DiscordSettings(
+        api_base=fake.api_base,
+        gateway_url=fake.gateway_url,
+        reply_delay_seconds=reply_delay,
+    )
     with point_discord_py_at(fake):
         bot = DiscordBot(context, settings, token=fake.token)
         await bot.start()

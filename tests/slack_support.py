@@ -161,9 +161,14 @@ async def running_bot(
     mode: Mode,
     *,
     access: AccessSettings | None = None,
+    reply_delay: float = 0.0,
 ) -> AsyncIterator[SlackHarness]:
     settings = SlackSettings(
-        mode=mode, api_url=slack.api_url, http_host="127.0.0.1", http_port=0
+        mode=mode,
+        api_url=slack.api_url,
+        http_host="127.0.0.1",
+        http_port=0,
+        reply_delay_seconds=reply_delay,
     )
     bot = SlackBot(
         context,

@@ -296,13 +296,13 @@ async def test_ready_twice_starts_once(
     harness: DiscordHarness, fake: FakeDiscord
 ) -> None:
     recoveries = []
-    original = harness.bot.recover
+    original = harness.bot.runtime.sweep
 
-    async def counting() -> None:
+    async def counting(**options: object) -> None:
         recoveries.append(1)
-        await original()
+        await original(**options)  # type: ignore[arg-type]
 
-    harness.bot.recover = counting  # type: ignore[method-assign]
+    harness.bot.runtime.sweep = counting  # type: ignore[method-assign]
     await fake.disconnect(4009, resumable=False)
     await fake.wait_until(lambda: fake.identify_count >= 2)
     await harness.settle()

@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Coroutine
+from datetime import timedelta
 from typing import Any
 
 import discord
@@ -21,19 +22,17 @@ import yarl
 from discord import app_commands
 
 from adapters import texts
-from adapters.base import InboundMessage, InterviewReply, InvitationReply, TextReply
+from adapters.base import InboundMessage, InterviewReply
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.render import ANSWER_PREFIX, START_PREFIX
 from adapters.errors import DeliveryError, RecipientUnreachableError
-from bot.commands import invitation_text
 from bot.config import DiscordSettings
 from bot.context import AppContext
 from bot.errors import ConfigError, NotFoundError
-from bot.services import invited
+from bot.platform import PlatformRuntime
 from bot.services.conversation import StoredReply
-from bot.services.invited import first_reply
 from interview_engine.models import ParticipantExperience
-from storage import Interview, Participant, Study, StudyStatus
+from storage import Participant, Study, StudyStatus
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,6 @@ log = logging.getLogger(__name__)
 # workspace id and are identified by their user id alone.
 DM_WORKSPACE = ""
 READY_TIMEOUT_SECONDS = 60.0
-STRANGER_REPLY_SECONDS = 600.0
 REQUIRED_CHANNEL_PERMISSIONS = ("view_channel", "send_messages", "embed_links")
 
 
@@ -130,7 +128,11 @@ class AnswerButton(
 
 class PerspectiveClient(discord.Client):
     def __init__(self, bot: DiscordBot) -> None:
-        super().__init__(intents=intents())
+        # No message of the bot may ping anyone: texts include what
+        # researchers and participants typed.
+        super().__init__(
+            intents=intents(), allowed_mentions=discord.AllowedMentions.none()
+        )
         self.bot = bot
         self.tree = app_commands.CommandTree(self)
 
@@ -170,8 +172,10 @@ class DiscordBot:
         self._ready = asyncio.Event()
         self._started_once = False
         self._connection: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._explained: dict[int, float] = {}
+        self.runtime = PlatformRuntime(
+            context, "discord", self._send, settings.reply_delay_seconds
+        )
+        self._asked_for_text: dict[int, float] = {}
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -219,7 +223,7 @@ class DiscordBot:
                 await self._connection
             except Exception:
                 log.exception("Discord connection ended with an error")
-        await self.drain()
+        await self.runtime.stop()
         log.info("Discord: stopped")
 
     async def on_ready(self) -> None:
@@ -231,7 +235,9 @@ class DiscordBot:
             return
         self._started_once = True
         self.check_permissions()
-        self.spawn(self.recover(), "recover Discord interviews")
+        # Answer what a crash left unanswered, and resend what it left unsent.
+        self.spawn(self.runtime.sweep(grace=timedelta(0)), "recover Discord interviews")
+        self.runtime.start_sweeper()
 
     def check_permissions(self) -> None:
         """Log, per server, which permission the bot lacks in which channel."""
@@ -268,53 +274,18 @@ class DiscordBot:
     # -- background work -------------------------------------------------------
 
     def spawn(self, work: Coroutine[Any, Any, Any], what: str) -> None:
-        task = asyncio.create_task(self._guarded(work, what))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _guarded(self, work: Coroutine[Any, Any, Any], what: str) -> None:
-        try:
-            await work
-        except Exception:
-            log.exception("background work failed: %s", what)
+        self.runtime.spawn(work, what)
 
     async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.runtime.drain()
 
-    # -- delivery --------------------------------------------------------------
+    async def _send(self, reply: StoredReply, thread_ts: str | None) -> list[str]:
+        return await self.adapter.post_to_channel(
+            reply.channel_id, InterviewReply(reply.message)
+        )
 
     async def deliver(self, replies: list[StoredReply]) -> None:
-        for reply in replies:
-            try:
-                ids = await self.adapter.post_to_channel(
-                    reply.channel_id, InterviewReply(reply.message)
-                )
-            except RecipientUnreachableError as error:
-                log.warning(
-                    "interview %s: participant unreachable: %s",
-                    reply.interview_id,
-                    error,
-                )
-                return
-            except DeliveryError as error:
-                log.warning("interview %s: send failed: %s", reply.interview_id, error)
-                return
-            await self.context.conversations.mark_delivered(reply.message_id, ids)
-
-    async def recover(self) -> None:
-        conversations = self.context.conversations
-        for stored in await conversations.undelivered():
-            if await self._is_discord_interview(stored.interview_id):
-                await self.deliver([stored])
-        for interview_id in await conversations.awaiting_reply():
-            if await self._is_discord_interview(interview_id):
-                await self.deliver(await conversations.respond(interview_id))
-
-    async def _is_discord_interview(self, interview_id: int) -> bool:
-        async with self.context.database.session() as session:
-            interview = await session.get(Interview, interview_id)
-        return interview is not None and interview.platform == "discord"
+        await self.runtime.deliver(replies)
 
     # -- direct messages -------------------------------------------------------
 
@@ -324,12 +295,20 @@ class DiscordBot:
         if self.client.user is not None and message.author.id == self.client.user.id:
             return
         if not message.content.strip():
-            # Attachments and empty messages never reach the model.
+            # Attachments and empty messages never reach the model; only a
+            # participant is asked for words, and at most once a minute.
             log.debug("DM without text from %s", message.author.id)
-            await self._say(
-                message.channel,
-                "I can only read text. Could you type your answer as a message?",
-            )
+            if await self._in_interview(
+                str(message.author.id), str(message.channel.id)
+            ):
+                now = time.monotonic()
+                if now - self._asked_for_text.get(message.author.id, -60.0) >= 60.0:
+                    self._asked_for_text[message.author.id] = now
+                    await self._say(
+                        message.channel,
+                        "I can only read text. Could you type your answer as a "
+                        "message?",
+                    )
             return
         inbound = InboundMessage(
             platform="discord",
@@ -349,6 +328,11 @@ class DiscordBot:
         assert result.interview_id is not None
         self.spawn(self.reply(result.interview_id, message.channel), "interview reply")
 
+    async def _in_interview(self, user_id: str, channel_id: str) -> bool:
+        return await self.context.conversations.has_open_interview(
+            "discord", DM_WORKSPACE, user_id, channel_id
+        )
+
     async def _say(self, channel: discord.abc.Messageable, text: str) -> None:
         try:
             await channel.send(text)
@@ -356,10 +340,8 @@ class DiscordBot:
             log.warning("sending a notice failed: %s", error)
 
     async def reply(self, interview_id: int, channel: discord.abc.Messageable) -> None:
-        """Run the engine and send its turn; Discord shows "typing" meanwhile."""
-        async with channel.typing():
-            replies = await self.context.conversations.respond(interview_id)
-        await self.deliver(replies)
+        """Answer once the participant pauses; Discord shows "typing" meanwhile."""
+        await self.runtime.reply(interview_id, working=channel.typing)
 
     async def on_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         if payload.guild_id is not None:
@@ -381,61 +363,20 @@ class DiscordBot:
         )
 
     async def welcome_stranger(self, message: discord.Message) -> None:
-        participants = self.context.participants
-        user_id = str(message.author.id)
-        pending = await participants.pending("discord", DM_WORKSPACE, user_id)
-        if pending:
-            participant, study = pending[0]
-            meaning = await first_reply(self.context, participant, message.content)
-            if meaning == "start":
-                await self.start_interview(study, participant, str(message.channel.id))
-            else:
-                note = invited.OPTED_OUT if meaning == "opted_out" else invited.LATER
-                await self._say(message.channel, note)
-            return
-        last = self._explained.get(message.author.id, 0.0)
-        if time.monotonic() - last < STRANGER_REPLY_SECONDS:
-            return
-        self._explained[message.author.id] = time.monotonic()
-        text = texts.STRANGER
-        open_studies = await participants.open_studies()
-        if open_studies:
-            text += texts.OPEN_STUDIES
-        channel = str(message.channel.id)
-        await self.adapter.post_to_channel(channel, TextReply(text))
-        for study in open_studies[:3]:
-            await self.adapter.post_to_channel(
-                channel,
-                InvitationReply(invitation_text(study), study.id or 0, study.join_code),
-            )
+        await self.runtime.welcome_stranger(
+            str(message.author.id),
+            DM_WORKSPACE,
+            str(message.channel.id),
+            message.content,
+            self.adapter.post_to_channel,
+        )
 
     async def start_interview(
         self, study: Study, participant: Participant, channel_id: str
     ) -> str:
-        started = await self.context.conversations.start(
-            study, participant, channel_id=channel_id
+        started = await self.runtime.start_interview(
+            study, participant, channel_id, self.adapter.post_to_channel
         )
-        if started.status == "already_completed":
-            await self.adapter.post_to_channel(
-                channel_id,
-                TextReply(texts.ALREADY_COMPLETED),
-            )
-        elif started.status == "study_closed":
-            await self.adapter.post_to_channel(
-                channel_id, TextReply(texts.STUDY_CLOSED)
-            )
-        elif started.status == "resumed":
-            last = await self.context.conversations.last_interviewer_message(
-                started.interview_id or 0
-            )
-            await self.adapter.post_to_channel(
-                channel_id,
-                TextReply(texts.IN_PROGRESS),
-            )
-            if last is not None:
-                await self.adapter.post_to_channel(channel_id, InterviewReply(last))
-        else:
-            await self.deliver(started.replies)
         return started.status
 
     # -- buttons ---------------------------------------------------------------
@@ -471,9 +412,12 @@ class DiscordBot:
                 "members (User Settings > Privacy & Safety), then press Start again."
             )
         status = await self.start_interview(study, participant, str(channel.id))
-        if status == "started":
-            return "I've sent you a direct message. Let's talk there!"
-        return "Check your direct messages with me."
+        return {
+            "started": "I've sent you a direct message. Let's talk there!",
+            "busy": texts.BUSY,
+            "already_completed": texts.ALREADY_COMPLETED,
+            "study_closed": texts.STUDY_CLOSED,
+        }.get(status, "Check your direct messages with me: we were in the middle.")
 
     async def start_clicked(
         self, interaction: discord.Interaction[Any], code: str
@@ -489,16 +433,20 @@ class DiscordBot:
     async def answer_clicked(
         self, interaction: discord.Interaction[Any], value: str
     ) -> None:
-        await interaction.response.defer()
+        # Answering by editing the message removes its buttons, so they
+        # cannot be pressed twice.
+        await interaction.response.edit_message(view=None)
+        message_id = str(interaction.message.id) if interaction.message else ""
         inbound = InboundMessage(
             platform="discord",
             workspace_id=DM_WORKSPACE,
             user_id=str(interaction.user.id),
             channel_id=str(interaction.channel_id),
             text=value,
-            message_id=f"interaction:{interaction.id}",
+            # One answer per message with buttons; later presses are dropped.
+            message_id=f"buttons:{message_id or interaction.id}",
+            reply_to=message_id or None,
         )
         result = await self.context.conversations.accept(inbound)
         if result.status == "stored" and result.interview_id is not None:
-            replies = await self.context.conversations.respond(result.interview_id)
-            await self.deliver(replies)
+            self.spawn(self.runtime.reply(result.interview_id), "answer button")

@@ -48,10 +48,33 @@ class CommandRunner:
     def __init__(self, bot: DiscordBot) -> None:
         self.bot = bot
 
+    def research_server_problem(self, interaction: Interaction) -> str | None:
+        """Say why research commands are not allowed in this server, if so.
+
+        Manage Server is a per-server permission, so with the bot in several
+        servers an admin of any of them would otherwise see every study.
+        """
+        allowed = self.bot.settings.guild_ids
+        guild = interaction.guild
+        if guild is None:
+            return None
+        if allowed:
+            if guild.id in allowed:
+                return None
+            return "Research commands are not enabled in this server."
+        if len(self.bot.client.guilds) > 1:
+            return (
+                "I'm in several servers, so research commands are off until the "
+                "bot's settings name the servers to use ([discord] guild_ids)."
+            )
+        return None
+
     def is_researcher(self, interaction: Interaction) -> bool:
         member = interaction.user
         settings = self.bot.settings
         if not isinstance(member, discord.Member):
+            return False
+        if self.research_server_problem(interaction) is not None:
             return False
         if (
             settings.manage_server_is_researcher
@@ -77,10 +100,13 @@ class CommandRunner:
             is_direct_message=interaction.guild is None,
         )
         has_role = self.is_researcher(interaction)
+        problem = self.research_server_problem(interaction)
+        if problem is not None and command.name not in DM_COMMANDS:
+            await self.followup(interaction, [TextReply(problem)])
+            return
 
         async def researcher(inv: Invocation) -> bool:
-            owns = await self.bot.context.studies.owns_any("discord", inv.user_id)
-            return has_role or owns
+            return has_role
 
         service = CommandService(
             self.bot.context, researcher, {"discord": self.bot.adapter}

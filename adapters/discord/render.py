@@ -171,6 +171,11 @@ def pack(
     return messages
 
 
+def inert(text: str) -> str:
+    """Escape untrusted text: no markdown links or formatting, no mentions."""
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+
+
 def _finding_body(theme: ThemeResult, by_segment: bool) -> str:
     lines: list[str] = []
     if by_segment and theme.by_segment:
@@ -180,7 +185,9 @@ def _finding_body(theme: ThemeResult, by_segment: bool) -> str:
         )
     for quote in theme.quotes:
         segment = f", {quote.segment}" if quote.segment else ""
-        lines.append(f"> {quote.text}\n— interview {quote.interview_id}{segment}")
+        lines.append(
+            f"> {inert(quote.text)}\n— interview {quote.interview_id}{segment}"
+        )
     return "\n".join(lines)
 
 
@@ -282,7 +289,9 @@ def render(reply: Reply) -> list[DiscordMessage]:
         lines = [f"**Q:** {report.question}", report.text]
         for quote in report.quotes:
             segment = f", {quote.segment}" if quote.segment else ""
-            lines.append(f"> {quote.text}\n— interview {quote.interview_id}{segment}")
+            lines.append(
+                f"> {inert(quote.text)}\n— interview {quote.interview_id}{segment}"
+            )
         return _text("\n".join(lines))
     if isinstance(reply, ChartReply):
         return _text(f"{reply.title}: {reply.alt_text}")

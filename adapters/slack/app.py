@@ -8,10 +8,10 @@ calls that may be slow run afterwards in tracked background tasks.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Coroutine
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -22,12 +22,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.base import InterviewReply
-from adapters.errors import DeliveryError, RecipientUnreachableError
 from adapters.slack.adapter import REQUIRED_SCOPES, SlackAdapter, build_client
 from bot.commands import Invocation
 from bot.config import AccessSettings, SlackSettings
 from bot.context import AppContext
 from bot.errors import ConfigError
+from bot.platform import PlatformRuntime
 from bot.services.conversation import StoredReply
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,9 @@ class SlackBot:
         )
         self.team_id = ""
         self.bot_user_id = ""
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.runtime = PlatformRuntime(
+            context, "slack", self._send, settings.reply_delay_seconds
+        )
         self._admins: dict[str, tuple[float, bool]] = {}
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
@@ -85,20 +87,16 @@ class SlackBot:
 
     def spawn(self, work: Coroutine[Any, Any, Any], what: str) -> None:
         """Run work after the acknowledgement; log its failure instead of losing it."""
-        task = asyncio.create_task(self._guarded(work, what))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _guarded(self, work: Coroutine[Any, Any, Any], what: str) -> None:
-        try:
-            await work
-        except Exception:
-            log.exception("background work failed: %s", what)
+        self.runtime.spawn(work, what)
 
     async def drain(self) -> None:
         """Wait until every background task has finished (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.runtime.drain()
+
+    async def _send(self, reply: StoredReply, thread_ts: str | None) -> list[str]:
+        return await self.adapter.post_to_channel(
+            reply.channel_id, InterviewReply(reply.message), thread_ts=thread_ts
+        )
 
     # -- checks and access -----------------------------------------------------
 
@@ -151,8 +149,6 @@ class SlackBot:
         user = invocation.user_id
         if user in self.access.researcher_ids:
             return True
-        if await self.context.studies.owns_any(invocation.platform, user):
-            return True
         if self.access.workspace_admins and await self._is_admin(user):
             return True
         group = self.access.researcher_usergroup
@@ -172,39 +168,16 @@ class SlackBot:
         self, replies: list[StoredReply], *, thread_ts: str | None = None
     ) -> None:
         """Send stored interviewer messages and record their Slack ids."""
-        for reply in replies:
-            try:
-                ids = await self.adapter.post_to_channel(
-                    reply.channel_id, InterviewReply(reply.message), thread_ts=thread_ts
-                )
-            except RecipientUnreachableError as error:
-                log.warning(
-                    "interview %s: participant unreachable (%s)",
-                    reply.interview_id,
-                    error,
-                )
-                return
-            except DeliveryError as error:
-                # The message stays undelivered and is sent again at start-up.
-                log.warning("interview %s: send failed: %s", reply.interview_id, error)
-                return
-            await self.context.conversations.mark_delivered(reply.message_id, ids)
-
-    async def recover(self) -> None:
-        """Answer messages stored before a crash and resend undelivered turns."""
-        for stored in await self.context.conversations.undelivered():
-            if stored.channel_id.startswith("D"):
-                await self.deliver([stored])
-        for interview_id in await self.context.conversations.awaiting_reply():
-            replies = await self.context.conversations.respond(interview_id)
-            await self.deliver([r for r in replies if r.channel_id.startswith("D")])
+        await self.runtime.deliver(replies, thread_ts=thread_ts)
 
     # -- running ---------------------------------------------------------------
 
     async def start(self) -> None:
         """Check settings, recover, then connect in the configured mode."""
         await self.check()
-        await self.recover()
+        # Answer what a crash left unanswered, and resend what it left unsent.
+        await self.runtime.sweep(grace=timedelta(0))
+        self.runtime.start_sweeper()
         if self.settings.mode == "socket":
             self._socket = AsyncSocketModeHandler(
                 self.app, self.app_token, web_client=self.client
@@ -244,5 +217,5 @@ class SlackBot:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        await self.drain()
+        await self.runtime.stop()
         log.info("Slack: stopped")

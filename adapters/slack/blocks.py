@@ -185,7 +185,7 @@ def _interview(reply: InterviewReply) -> list[SlackMessage]:
 
 
 def _invitation(reply: InvitationReply) -> list[SlackMessage]:
-    blocks = section(reply.text) + [
+    blocks = section(escape(reply.text)) + [
         {
             "type": "actions",
             "elements": [
@@ -260,7 +260,8 @@ def _finding(theme: ThemeResult, by_segment: bool) -> list[Block]:
 
 
 def summary_blocks(report: SummaryReport) -> list[Block]:
-    scope = f" · segment “{report.segment_filter}”" if report.segment_filter else ""
+    segment = escape(report.segment_filter or "")
+    scope = f" · segment “{segment}”" if segment else ""
     blocks = header(f"Summary: {report.study_title}")
     segments = ", ".join(f"{escape(k)} {v}" for k, v in report.segments.items())
     blocks.append(

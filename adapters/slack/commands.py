@@ -18,7 +18,14 @@ from slack_bolt.app.async_app import AsyncApp
 from adapters.base import FileReply, Reply, TextReply
 from adapters.errors import ChannelUnavailableError, DeliveryError
 from adapters.slack import views
-from adapters.slack.blocks import PLAN_ACTIONS, Block, render, section, shorten
+from adapters.slack.blocks import (
+    PLAN_ACTIONS,
+    Block,
+    escape,
+    render,
+    section,
+    shorten,
+)
 from bot.commands import (
     COMMAND,
     SLOW_COMMANDS,
@@ -171,7 +178,16 @@ class SlashCommands:
         elif result.form == "plan" and study is not None:
             view = views.plan_modal(study.id or 0, study.title, plan_of(study), channel)
         elif result.form == "questions" and study is not None:
-            view = views.questions_modal(study.id or 0, questions_of(study), channel)
+            questions = questions_of(study)
+            if not views.questions_fit(questions):
+                # A modal input holds 3,000 characters; cutting the guide to fit
+                # would delete questions on Save.
+                raise PerspectiveError(
+                    "This guide is too long to edit in a form. Use "
+                    f"`{COMMAND} questions {study.id} add|remove|move|mandatory` "
+                    "instead."
+                )
+            view = views.questions_modal(study.id or 0, questions, channel)
         else:
             return
         await self.bot.client.views_open(trigger_id=trigger, view=view)
@@ -372,8 +388,9 @@ class SlashCommands:
                 completed = counts.get("completed", 0)
                 started = counts.get("active", 0) + counts.get("paused", 0)
                 blocks.append({"type": "divider"})
+                title = escape(shorten(study.title, 150))
                 blocks += section(
-                    f"*{study.id}. {shorten(study.title, 150)}* · {study.status}\n"
+                    f"*{study.id}. {title}* · {study.status}\n"
                     f"{completed} completed · {started} in progress · "
                     f"{counts.get('opted_out', 0)} opted out · code `{study.join_code}`"
                 )

@@ -7,15 +7,16 @@ one envelope twice with no retry marker at all.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
-import time
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.app.async_app import AsyncApp
 
 from adapters import texts
-from adapters.base import InboundMessage, InterviewReply, InvitationReply, TextReply
+from adapters.base import InboundMessage
 from adapters.errors import DeliveryError
 from adapters.slack.blocks import (
     ANSWER_ACTION_PREFIX,
@@ -31,10 +32,7 @@ from adapters.slack.inbound import (
     MessageEvent,
     convert_message,
 )
-from bot.commands import invitation_text
 from bot.errors import NotFoundError
-from bot.services import invited
-from bot.services.invited import first_reply
 from interview_engine.models import ParticipantExperience
 from storage import Participant, Study, StudyStatus
 
@@ -45,16 +43,12 @@ log = logging.getLogger(__name__)
 
 WORKING_REACTION = "hourglass_flowing_sand"
 
-# A stranger who keeps writing gets the explanation at most this often.
-STRANGER_REPLY_SECONDS = 600
-
 
 class DirectMessages:
     """Listeners for what participants do in their DM with the bot."""
 
     def __init__(self, bot: SlackBot) -> None:
         self.bot = bot
-        self._explained: dict[str, float] = {}
 
     def register(self, app: AsyncApp) -> None:
         app.event("message")(self.on_message)
@@ -94,78 +88,43 @@ class DirectMessages:
         bot.spawn(self.reply(result.interview_id, converted), "interview reply")
 
     async def reply(self, interview_id: int, inbound: InboundMessage) -> None:
-        """Run the engine on stored answers and send its turn, showing progress."""
+        """Answer once the participant pauses, with an hourglass on their
+        message while the model works."""
         adapter = self.bot.adapter
-        await adapter.add_reaction(
-            inbound.channel_id, inbound.message_id, WORKING_REACTION
-        )
-        try:
-            replies = await self.bot.context.conversations.respond(interview_id)
-            await self.bot.deliver(replies, thread_ts=inbound.thread_id)
-        finally:
-            await adapter.remove_reaction(
+
+        @contextlib.asynccontextmanager
+        async def working() -> AsyncIterator[None]:
+            await adapter.add_reaction(
                 inbound.channel_id, inbound.message_id, WORKING_REACTION
             )
+            try:
+                yield
+            finally:
+                await adapter.remove_reaction(
+                    inbound.channel_id, inbound.message_id, WORKING_REACTION
+                )
+
+        await self.bot.runtime.reply(
+            interview_id, thread_ts=inbound.thread_id, working=working
+        )
 
     async def welcome_stranger(self, inbound: InboundMessage) -> None:
         """Start an invited participant's interview, or explain politely."""
-        participants = self.bot.context.participants
-        pending = await participants.pending(
-            "slack", inbound.workspace_id, inbound.user_id
+        await self.bot.runtime.welcome_stranger(
+            inbound.user_id,
+            inbound.workspace_id,
+            inbound.channel_id,
+            inbound.text,
+            self.bot.adapter.post_to_channel,
         )
-        if pending:
-            participant, study = pending[0]
-            meaning = await first_reply(self.bot.context, participant, inbound.text)
-            if meaning == "start":
-                await self.start_interview(study, participant, inbound.channel_id)
-            else:
-                note = invited.OPTED_OUT if meaning == "opted_out" else invited.LATER
-                await self.bot.adapter.post_to_channel(
-                    inbound.channel_id, TextReply(note)
-                )
-            return
-        last = self._explained.get(inbound.user_id, 0.0)
-        if time.monotonic() - last < STRANGER_REPLY_SECONDS:
-            return
-        self._explained[inbound.user_id] = time.monotonic()
-        adapter = self.bot.adapter
-        text = texts.STRANGER
-        open_studies = await participants.open_studies()
-        if open_studies:
-            text += texts.OPEN_STUDIES
-        await adapter.post_to_channel(inbound.channel_id, TextReply(text))
-        for study in open_studies[:3]:
-            await adapter.post_to_channel(
-                inbound.channel_id,
-                InvitationReply(invitation_text(study), study.id or 0, study.join_code),
-            )
 
     async def start_interview(
         self, study: Study, participant: Participant, channel_id: str
-    ) -> None:
-        started = await self.bot.context.conversations.start(
-            study, participant, channel_id=channel_id
+    ) -> str:
+        started = await self.bot.runtime.start_interview(
+            study, participant, channel_id, self.bot.adapter.post_to_channel
         )
-        adapter = self.bot.adapter
-        if started.status == "already_completed":
-            await adapter.post_to_channel(
-                channel_id,
-                TextReply(texts.ALREADY_COMPLETED),
-            )
-        elif started.status == "study_closed":
-            await adapter.post_to_channel(
-                channel_id,
-                TextReply(texts.STUDY_CLOSED),
-            )
-        elif started.status == "resumed":
-            last = await self.bot.context.conversations.last_interviewer_message(
-                started.interview_id or 0
-            )
-            await adapter.post_to_channel(channel_id, TextReply(texts.IN_PROGRESS))
-            if last is not None:
-                await adapter.post_to_channel(channel_id, InterviewReply(last))
-        else:
-            await self.bot.deliver(started.replies)
+        return started.status
 
     async def join(self, user_id: str, join_code: str) -> str | None:
         """Start the user's interview in a study; return a refusal, if any."""
@@ -229,15 +188,16 @@ class DirectMessages:
         if str(channel).startswith("D"):
             await self._replace_buttons(body, "Interview started below.")
 
-    async def on_decline(self, ack: Any, body: dict[str, Any]) -> None:
+    async def on_decline(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
         await ack()
-        self.bot.spawn(
-            self._replace_buttons(
-                body,
-                "No problem. If you change your mind, press Start on a new invitation.",
-            ),
-            "decline button",
-        )
+        note = "No problem. If you change your mind, press Start on a new invitation."
+        channel = str((body.get("channel") or {}).get("id", ""))
+        if channel.startswith("D"):
+            # Only a DM invitation is the person's own to change; a channel
+            # post stays for everyone else.
+            self.bot.spawn(self._replace_buttons(body, note), "decline button")
+        else:
+            await respond(text=note, response_type="ephemeral", replace_original=False)
 
     async def _replace_buttons(self, body: dict[str, Any], note: str) -> None:
         """Swap a message's buttons for a note, so they cannot be pressed twice."""
@@ -259,13 +219,17 @@ class DirectMessages:
         await ack()
         action = body["actions"][0]
         channel = (body.get("channel") or {}).get("id", "")
+        message_ts = str((body.get("message") or {}).get("ts", ""))
         inbound = InboundMessage(
             platform="slack",
             workspace_id=WORKSPACE,
             user_id=body["user"]["id"],
             channel_id=channel,
             text=str(action.get("value", "")),
-            message_id=f"action:{action.get('action_ts', '')}",
+            # One answer per message with buttons: a second press of any of
+            # its buttons is the same delivery, and is dropped.
+            message_id=f"buttons:{message_ts or action.get('action_ts', '')}",
+            reply_to=message_ts or None,
         )
         result = await self.bot.context.conversations.accept(inbound)
         if result.status != "stored" or result.interview_id is None:
@@ -274,10 +238,4 @@ class DirectMessages:
         self.bot.spawn(
             self._replace_buttons(body, f"You chose: {label}"), "answer button"
         )
-        self.bot.spawn(
-            self.reply_without_reaction(result.interview_id), "interview reply"
-        )
-
-    async def reply_without_reaction(self, interview_id: int) -> None:
-        replies = await self.bot.context.conversations.respond(interview_id)
-        await self.bot.deliver(replies)
+        self.bot.spawn(self.bot.runtime.reply(result.interview_id), "interview reply")

@@ -44,7 +44,7 @@ class MessageEvent(TypedDict):
 WORKSPACE = ""
 
 # Subtypes that carry a person's own words.
-PERSON_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
+PERSON_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "me_message"})
 
 
 @dataclass(frozen=True)

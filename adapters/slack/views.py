@@ -137,6 +137,13 @@ def plan_modal(study_id: int, title: str, plan: ResearchPlan, channel_id: str) -
     return _modal(PLAN, "Edit plan", blocks, {"study": study_id, "channel": channel_id})
 
 
+def questions_fit(questions: list[Question]) -> bool:
+    """Tell whether each group of questions fits one modal input."""
+    mandatory = "\n".join(q.text for q in questions if q.mandatory)
+    optional = "\n".join(q.text for q in questions if not q.mandatory)
+    return len(mandatory) <= MAX_INPUT and len(optional) <= MAX_INPUT
+
+
 def questions_modal(study_id: int, questions: list[Question], channel_id: str) -> Block:
     mandatory = "\n".join(q.text for q in questions if q.mandatory)
     optional = "\n".join(q.text for q in questions if not q.mandatory)

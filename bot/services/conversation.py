@@ -75,7 +75,9 @@ def clean_text(text: str) -> str:
 
 @dataclass(frozen=True)
 class AcceptResult:
-    status: Literal["stored", "duplicate", "no_interview"]
+    """What `accept` did; "stale" means a button under an older question."""
+
+    status: Literal["stored", "duplicate", "no_interview", "stale"]
     interview_id: int | None = None
     message_id: int | None = None
 
@@ -147,6 +149,14 @@ class ConversationService:
                 await session.commit()
                 return AcceptResult(status="no_interview")
             assert interview.id is not None
+            if inbound.reply_to is not None and not await _is_latest_question(
+                session, interview.id, inbound.reply_to
+            ):
+                await session.commit()
+                log.info(
+                    "button under an older message ignored: interview=%s", interview.id
+                )
+                return AcceptResult("stale", interview.id)
             message = Message(
                 interview_id=interview.id,
                 role=MessageRole.PARTICIPANT,
@@ -361,6 +371,15 @@ class ConversationService:
             )
             await session.commit()
 
+    async def has_open_interview(
+        self, platform: str, workspace_id: str, user_id: str, channel_id: str
+    ) -> bool:
+        async with self.database.session() as session:
+            found = await queries.open_interview_for_user(
+                session, platform, workspace_id, user_id, channel_id
+            )
+        return found is not None
+
     async def last_interviewer_message(
         self, interview_id: int
     ) -> OutgoingMessage | None:
@@ -372,17 +391,31 @@ class ConversationService:
                 return _outgoing_from(message)
         return None
 
-    async def awaiting_reply(self) -> Sequence[int]:
-        """Interviews whose newest message is an answer still waiting for a turn."""
+    async def awaiting_reply(
+        self, platform: str | None = None, grace: timedelta = timedelta(0)
+    ) -> Sequence[int]:
+        """Interviews whose newest message is an answer still waiting for a turn.
+
+        `grace` leaves out answers so new that a reply may still be coming.
+        """
+        older_than = utcnow() - grace if grace else None
         async with self.database.session() as session:
-            return await queries.interviews_awaiting_reply(session)
+            return await queries.interviews_awaiting_reply(
+                session, platform, older_than
+            )
 
     async def undelivered(
-        self, grace: timedelta = timedelta(minutes=1)
+        self, grace: timedelta = timedelta(seconds=10), platform: str | None = None
     ) -> list[StoredReply]:
-        """Interviewer messages stored but not confirmed as sent."""
+        """Interviewer messages stored but not confirmed as sent.
+
+        `grace` leaves out messages so new that their send may still be
+        under way in this or another process.
+        """
         async with self.database.session() as session:
-            messages = await queries.undelivered_messages(session, utcnow() - grace)
+            messages = await queries.undelivered_messages(
+                session, utcnow() - grace, platform
+            )
             replies: list[StoredReply] = []
             for message in messages:
                 interview = await session.get(Interview, message.interview_id)
@@ -435,6 +468,18 @@ class ConversationService:
                 message.interview_id,
             )
             return True
+
+
+async def _is_latest_question(
+    session: AsyncSession, interview_id: int, platform_message_id: str
+) -> bool:
+    """Tell whether a platform message is part of the latest interviewer turn."""
+    messages = await queries.messages_of(session, interview_id)
+    for message in reversed(messages):
+        if message.role == MessageRole.INTERVIEWER:
+            ids = (message.platform_message_id or "").split(",")
+            return platform_message_id in ids
+    return False
 
 
 def _outgoing_from(message: Message) -> OutgoingMessage:

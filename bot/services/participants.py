@@ -56,15 +56,27 @@ class ParticipantService:
                 session, study.id, platform, workspace_id, user_id
             )
 
-    async def open_studies(self) -> list[Study]:
-        """Active studies that anyone may join without an invitation."""
+    async def open_studies(self, platform: str) -> list[Study]:
+        """Active studies that anyone may join without an invitation, among
+        those run from this platform (a Discord customer is not offered a
+        study of Slack staff, and the other way round)."""
         async with self.database.session() as session:
             studies = await queries.open_studies(session)
         return [
             s
             for s in studies
             if not s.experience.get("require_known_participants", True)
+            and s.owner_platform == platform
         ]
+
+    async def past(
+        self, platform: str, workspace_id: str, user_id: str
+    ) -> tuple[bool, bool]:
+        """Whether the user ever opted out, and ever completed an interview."""
+        async with self.database.session() as session:
+            return await queries.past_participation(
+                session, platform, workspace_id, user_id
+            )
 
     async def mark_unreachable(self, participant_id: int, reason: str) -> None:
         async with self.database.session() as session:

@@ -150,11 +150,6 @@ class StudyService:
         async with self.database.session() as session:
             return await queries.list_studies(session)
 
-    async def owns_any(self, platform: str, user_id: str) -> bool:
-        """Tell whether the user created at least one study on that platform."""
-        async with self.database.session() as session:
-            return await queries.owns_any_study(session, platform, user_id)
-
     async def counts(self, study: Study) -> dict[str, int]:
         assert study.id is not None
         async with self.database.session() as session:

@@ -8,6 +8,7 @@ only: participants who write in another language are told so once.
 from __future__ import annotations
 
 import asyncio
+import re
 
 from interview_engine.models import ResearchPlan
 from interview_engine.providers.base import (
@@ -48,6 +49,9 @@ _NEGATIVE_FEELINGS = frozenset(
 )
 
 
+_TRIM_MARK = re.compile(r"\[…\d+ characters left out…\]")
+
+
 def _pick(options: tuple[str, ...], turn: int) -> str:
     return options[turn % len(options)]
 
@@ -61,7 +65,9 @@ def offline_probe(request: TurnRequest) -> TurnProposal | None:
     progress = state.progress_of(question_id)
     if progress.probes >= request.guide.settings.max_probes_per_question:
         return None
-    answer = request.latest_answer
+    # A long answer arrives trimmed with a "[…N characters left out…]" mark,
+    # which is not the participant's words and must not be quoted back.
+    answer = _TRIM_MARK.sub(" ", request.latest_answer)
     used = set(progress.probe_kinds)
     turn = state.interviewer_turns
     if is_nothing_more(answer):

@@ -310,12 +310,26 @@ class HttpTraffic:
         channel_id: str,
         command: str = "/perspective",
     ) -> dict[str, str]:
-        """Build a slash command form with a fresh response_url and trigger_id."""
+        """Build a slash command form with a fresh response_url and trigger_id.
+
+        ``channel_name`` is what Slack sends: the channel's name, "privategroup"
+        for a private channel the app cannot see, and "directmessage" in a DM.
+        """
+        channel = self.workspace.find_channel(channel_id)
+        if channel is None or channel.kind == "im":
+            channel_name = (
+                "directmessage" if channel_id.startswith("D") else "privategroup"
+            )
+        elif channel.kind == "private" and self.bot_user_id not in channel.members:
+            channel_name = "privategroup"
+        else:
+            channel_name = channel.name
         return payloads.slash_command_form(
             command=command,
             text=text,
             user_id=user_id,
             channel_id=channel_id,
+            channel_name=channel_name,
             team_id=self.team_id,
             api_app_id=self.app_id,
             response_url=self.workspace.issue_response_url(
