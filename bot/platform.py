@@ -71,6 +71,8 @@ class PlatformRuntime:
         self._locks: dict[int, asyncio.Lock] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._explained: dict[str, float] = {}
+        # First wait after a network or server failure; it doubles each time.
+        self.backoff_seconds = 2.0
 
     def spawn(self, work: Coroutine[Any, Any, Any], what: str) -> None:
         """Run work in the background; log its failure instead of losing it."""
@@ -138,7 +140,7 @@ class PlatformRuntime:
             except RateLimitedError as error:
                 wait = min(error.retry_after, MAX_WAIT_SECONDS)
             except TemporaryDeliveryError:
-                wait = float(2**attempt)
+                wait = self.backoff_seconds * 2 ** (attempt - 1)
             except DeliveryError as error:
                 log.warning(
                     "%s interview %s: send failed, kept for later: %s",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,12 +16,11 @@ from adapters.slack.blocks import ANSWER_ACTION_PREFIX, DECLINE_ACTION, START_AC
 from bot.context import AppContext
 from interview_engine import plans
 from interview_engine.report import Quote, SummaryReport, ThemeResult
-from storage import Interview, InterviewStatus, Message, MessageRole, Study
+from storage import Interview, Message, MessageRole, Study
 from storage.types import utcnow
 from tests.discord_support import (
     CHANNEL,
     GUILD,
-    PARTICIPANTS,
     RESEARCHER,
     populate,
     running_discord,
@@ -390,21 +390,20 @@ async def test_sweep_sends_what_failed(
     user = "UPART00001"
     await slack_harness.start_interview(user, study.join_code)
     before = len(slack_harness.dm_texts(user))
-    slack_harness.slack.fail_when(
-        "chat.postMessage", "channel_not_found", match={"channel": "x"}, count=0
-    )
-    # A permanent-looking failure on every post to this DM for a while.
+    slack_harness.bot.runtime.backoff_seconds = 0.01
+    # Six server errors in a row on this DM: more than the four inline
+    # attempts absorb, so the reply waits for the sweeper.
     slack_harness.slack.fail_when(
         "chat.postMessage",
         "fatal_error",
         status=500,
-        count=8,
+        count=6,
         match={"channel": slack_harness.slack.dm_channel(user)},
     )
     await slack_harness.dm(user, long_answers(1)[0])
     await slack_harness.settle()
     assert len(slack_harness.dm_texts(user)) == before
-    await slack_harness.bot.runtime.sweep(grace=__import__("datetime").timedelta(0))
+    await slack_harness.bot.runtime.sweep(grace=timedelta(0))
     assert len(slack_harness.dm_texts(user)) == before + 1
 
 
@@ -425,5 +424,3 @@ async def test_sweep_keeps_to_its_platform(context: AppContext) -> None:
     assert len(slack_waiting) == 1
     assert len(discord_waiting) == 1
     assert set(slack_waiting) != set(discord_waiting)
-    assert InterviewStatus.ACTIVE  # both interviews stay open for their platform
-    assert PARTICIPANTS
