@@ -17,6 +17,7 @@ from storage import Interview, InterviewStatus, Message, MessageRole, Summary
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_payloads import (
+    app_home_opened_event,
     file_shared_event,
     message_changed_event,
     message_deleted_event,
@@ -578,3 +579,49 @@ def test_manifest_requests_exactly_required_scopes() -> None:
     }
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
+
+
+async def test_app_home_lists_studies(
+    harness: SlackHarness, context: AppContext
+) -> None:
+    study_id = await open_study(context)
+    event = app_home_opened_event(user=RESEARCHER, channel="D0HOME0001")
+    assert (await harness.event(event)).status in (None, 200)
+    await harness.settle()
+    home = harness.slack.home_views[RESEARCHER].view
+    text = json.dumps(home)
+    assert f"*{study_id}." in text
+    assert "perspective_edit_plan" in text
+    assert len(home["blocks"]) <= 100
+
+
+async def test_new_study_from_modal(harness: SlackHarness, context: AppContext) -> None:
+    await harness.command(RESEARCHER, TEAM_CHANNEL, "new")
+    await harness.settle()
+    modal = harness.slack.modals[-1].view
+    assert modal["callback_id"] == "perspective_new"
+    values = {
+        "question": {"value": {"type": "plain_text_input", "value": QUESTION}},
+        "title": {"value": {"type": "plain_text_input", "value": "Escalations"}},
+    }
+    payload = harness.slack.view_submission(RESEARCHER, modal, values)
+    if harness.mode == "socket":
+        await harness._envelope("interactive", payload)
+    else:
+        await harness.slack.post_interaction(harness.url, payload)
+    await harness.settle()
+    studies = await context.studies.all()
+    assert [s.title for s in studies] == ["Escalations"]
+    assert studies[0].team_channel == f"slack:{TEAM_CHANNEL}"
+    plan = [m for m in harness.slack.ephemeral_messages if "Research plan" in m.text]
+    assert plan
+
+
+async def test_export_uploads_file(harness: SlackHarness, context: AppContext) -> None:
+    study_id = await open_study(context)
+    await harness.command(RESEARCHER, TEAM_CHANNEL, f"export {study_id} csv")
+    await harness.settle()
+    files = harness.slack.uploaded_files
+    assert len(files) == 1
+    assert files[0].filename == f"study-{study_id}.csv"
+    assert b"interview_id" in files[0].content
