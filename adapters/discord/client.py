@@ -284,9 +284,6 @@ class DiscordBot:
             reply.channel_id, InterviewReply(reply.message)
         )
 
-    async def deliver(self, replies: list[StoredReply]) -> None:
-        await self.runtime.deliver(replies)
-
     # -- direct messages -------------------------------------------------------
 
     async def on_message(self, message: discord.Message) -> None:

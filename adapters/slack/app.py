@@ -162,14 +162,6 @@ class SlackBot:
         self._admins[user_id] = (time.monotonic(), admin)
         return admin
 
-    # -- delivery --------------------------------------------------------------
-
-    async def deliver(
-        self, replies: list[StoredReply], *, thread_ts: str | None = None
-    ) -> None:
-        """Send stored interviewer messages and record their Slack ids."""
-        await self.runtime.deliver(replies, thread_ts=thread_ts)
-
     # -- running ---------------------------------------------------------------
 
     async def start(self) -> None:

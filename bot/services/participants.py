@@ -78,16 +78,6 @@ class ParticipantService:
                 session, platform, workspace_id, user_id
             )
 
-    async def mark_unreachable(self, participant_id: int, reason: str) -> None:
-        async with self.database.session() as session:
-            participant = await session.get(Participant, participant_id)
-            if participant is None:
-                return
-            participant.unreachable_reason = reason
-            session.add(participant)
-            await session.commit()
-        log.info("participant %s unreachable: %s", participant_id, reason)
-
     async def ensure(
         self,
         study: Study,
