@@ -95,7 +95,7 @@ class UsageError(InvalidInputError):
 
 @dataclass(frozen=True)
 class Invocation:
-    """Who used a command, where."""
+    """The user, workspace and channel of one command."""
 
     platform: str
     workspace_id: str

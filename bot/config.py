@@ -47,7 +47,7 @@ class DatabaseSettings(BaseModel):
 
 
 class LLMSettings(BaseModel):
-    """Which model provider to use.
+    """The model provider and how to reach it.
 
     `provider = "auto"` picks `openai` when `base_url` is set and `offline`
     otherwise, so a fresh install needs no account and no network.
@@ -117,7 +117,7 @@ class DiscordSettings(BaseModel):
 
 
 class AccessSettings(BaseModel):
-    """Who may run research commands; everyone else is a participant.
+    """The people who may run research commands; everyone else is a participant.
 
     The owner of a study may always manage it. On Slack, researchers are
     the listed user ids, members of the user group, and (when

@@ -20,7 +20,7 @@ class ResearchType(StrEnum):
 
 
 class AccessLevel(StrEnum):
-    """Who may see a study's results."""
+    """The people who may see a study's results."""
 
     RESEARCHERS = "researchers"  # sent privately to the researcher who asks
     TEAM = "team"  # the study's team channel (any channel when none is set)
@@ -54,7 +54,7 @@ class Question(BaseModel):
 
 
 class ParticipantExperience(BaseModel):
-    """What participants see: titles, welcome, researcher, closing, privacy."""
+    """The texts participants see: titles, welcome, researcher, closing, privacy."""
 
     conversation_title: str = "Research interview"
     welcome_message: str = ""

@@ -1,10 +1,10 @@
 """The Discord bot: a discord.py client wired to the conversation service.
 
 Intents: only `guilds` and `dm_messages`, neither of them privileged.
-Discord documents that message content is sent to an app without the
-message content intent for direct messages with the app, messages that
-mention it, and its own messages; interviews happen in DMs, so the bot
-never needs that privileged intent.
+Discord documents that an app without the message content intent still
+gets the content of direct messages with it, of messages that mention it,
+and of its own messages. Interviews happen in DMs, so the bot never needs
+that privileged intent.
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ class DiscordBot:
             await self.client.connect(reconnect=True)
         except discord.PrivilegedIntentsRequired as error:
             raise ConfigError(
-                "Discord refused the gateway intents. Perspective needs only the "
+                "Discord rejected the gateway intents. Perspective needs only the "
                 "Guilds and Direct Messages intents, which are not privileged; "
                 "check the application's Bot settings."
             ) from error

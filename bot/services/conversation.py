@@ -66,16 +66,16 @@ MAX_ROUNDS = 5
 def clean_text(text: str) -> str:
     """Make text storable everywhere.
 
-    PostgreSQL rejects NUL characters, and a lone surrogate (from a broken
-    JSON escape such as \\ud800) cannot be encoded as UTF-8 at all; both
-    become U+FFFD, the replacement character.
+    PostgreSQL rejects NUL characters. A lone surrogate (from a broken JSON
+    escape such as \\ud800) cannot be encoded as UTF-8 at all. Both become
+    U+FFFD, the replacement character.
     """
     return _UNSTORABLE.sub("\ufffd", text)
 
 
 @dataclass(frozen=True)
 class AcceptResult:
-    """What `accept` did; "stale" means a button under an older question."""
+    """The outcome of `accept`; "stale" means a button under an older question."""
 
     status: Literal["stored", "duplicate", "no_interview", "stale"]
     interview_id: int | None = None
@@ -94,8 +94,8 @@ class StoredReply:
 
 @dataclass(frozen=True)
 class StartResult:
-    """What `start` did; "busy" means another study's interview is open in
-    the same channel, and `interview_id` is that other interview."""
+    """The outcome of `start`. "busy" means another study's interview is open
+    in the same channel, and `interview_id` is that other interview."""
 
     status: Literal["started", "resumed", "already_completed", "study_closed", "busy"]
     interview_id: int | None

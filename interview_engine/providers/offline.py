@@ -2,7 +2,7 @@
 
 It needs no network and no model, gives the same output for the same input,
 and is the fallback whenever a model call fails. It interviews in English
-only: participants who write in another language are told so once.
+only, and participants who write in another language get a notice once.
 """
 
 from __future__ import annotations
